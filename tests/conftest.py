@@ -1,0 +1,29 @@
+"""Shared fixtures: real Chroma on temporary directories, fast embedders, fake models."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+@pytest.fixture
+def hashing_embedder():
+    from rememberer.memory import HashingEmbedder
+
+    return HashingEmbedder(128)
+
+
+@pytest.fixture
+def memory_factory(tmp_path, hashing_embedder):
+    """Open ExperienceMemory instances on a temporary directory (real Chroma)."""
+    from rememberer.memory import ExperienceMemory
+
+    def make(**kwargs):
+        kwargs.setdefault("embedder", hashing_embedder)
+        kwargs.setdefault("namespace", "test")
+        return ExperienceMemory(kwargs.pop("path", tmp_path / "memory"), **kwargs)
+
+    return make

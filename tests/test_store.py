@@ -1,0 +1,160 @@
+"""The Chroma experience store: keys, retrieval, persistence, idempotency, capacity, errors."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from rememberer.memory import (
+    Episode,
+    ExperienceMemory,
+    HashingEmbedder,
+    IncompatibleMemoryError,
+    MemoryStoreError,
+    RLEMConfig,
+    Transition,
+    record_id,
+    token_jaccard,
+)
+
+
+def episode(eid, task, steps, final_reward):
+    """steps: list of (observation, action); the last action earns ``final_reward``."""
+    trs = []
+    for i, (obs, act) in enumerate(steps):
+        reward = final_reward if i == len(steps) - 1 else 0.0
+        trs.append(Transition(task, obs, act, reward, reason=f"why {act}", action_history=tuple(a for _, a in steps[:i])))
+    return Episode(eid, tuple(trs), final_observation="done", terminal=True, run_id="run-1", model="fake")
+
+
+def test_record_ids_are_deterministic_and_key_sensitive():
+    assert record_id("t", "o") == record_id("t", "o")
+    assert record_id("t", "o") != record_id("t", "o ")
+    assert record_id("ab", "c") != record_id("a", "bc")
+
+
+def test_backup_persists_and_reopens(memory_factory, tmp_path):
+    memory = memory_factory()
+    report = memory.apply_episode(episode("e1", "craft oak slab", [("inv: -", "get 1 oak log"), ("inv: oak log", "craft planks")], 1.0), RLEMConfig())
+    assert report.new_records == 2 and report.records_written == 2
+    reopened = memory_factory()
+    record = reopened.get("craft oak slab", "inv: oak log")
+    assert record is not None
+    entry = record.action("craft planks")
+    assert (entry.q, entry.visits, entry.reason, entry.mean_reward) == (1.0, 1, "why craft planks", 1.0)
+    assert record.action_history == ["get 1 oak log"]
+    assert record.provenance.run_ids == ["run-1"] and record.provenance.episode_ids == ["e1"]
+    assert record.provenance.models == ["fake"]
+
+
+def test_second_run_grows_counts_without_duplicates(memory_factory):
+    memory = memory_factory()
+    steps = [("inv: -", "get 1 oak log")]
+    memory.apply_episode(episode("e1", "craft oak slab", steps, 1.0), RLEMConfig())
+    memory.apply_episode(episode("e2", "craft oak slab", steps, 0.0), RLEMConfig())
+    assert len(memory) == 1
+    entry = memory.get("craft oak slab", "inv: -").action("get 1 oak log")
+    assert entry.visits == 2 and entry.q == pytest.approx(0.5)
+    # replaying e2 (e.g. a retried write after a crash) is a no-op
+    report = memory.apply_episode(episode("e2", "craft oak slab", steps, 0.0), RLEMConfig())
+    assert report.skipped_transitions == 1
+    assert memory.get("craft oak slab", "inv: -").action("get 1 oak log").visits == 2
+
+
+def test_retrieval_ranks_similar_tasks_and_exact_state_first(memory_factory):
+    memory = memory_factory(observation_similarity=token_jaccard)
+    memory.apply_episode(episode("a", "craft oak slab", [("inventory empty", "get 1 oak log"), ("oak log", "craft oak planks")], 1.0), RLEMConfig())
+    memory.apply_episode(episode("b", "craft birch slab", [("inventory empty", "get 1 birch log")], 1.0), RLEMConfig())
+    memory.apply_episode(episode("c", "brew a potion of healing", [("inventory empty", "get 1 glass bottle")], 0.0), RLEMConfig())
+    hits = memory.retrieve("craft oak slab", "oak log", k=3)
+    assert hits[0].record.key == ("craft oak slab", "oak log")
+    assert hits[0].task_similarity == pytest.approx(1.0) and hits[0].observation_similarity == 1.0
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    birch = memory.retrieve("craft birch slab", "inventory empty", k=3)
+    assert birch[0].record.task == "craft birch slab"
+    assert birch[-1].record.task == "brew a potion of healing"
+
+
+def test_many_states_of_one_task_cannot_hide_the_exact_state(memory_factory):
+    memory = memory_factory(candidate_pool=4)
+    steps = [(f"state {i}", f"act {i}") for i in range(30)]
+    memory.apply_episode(episode("long", "one task", steps, 1.0), RLEMConfig())
+    hits = memory.retrieve("one task", "state 17", k=1)
+    assert hits[0].record.observation == "state 17"
+
+
+def test_record_capacity_evicts_least_recently_updated_and_keeps_pinned(memory_factory, tmp_path):
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps({"format": "rememberer-pool/1", "records": [
+        {"task": "t", "observation": "annotated", "actions": [{"action": "x", "q": 1.0}]}]}))
+    memory = memory_factory(max_records=3)
+    assert memory.import_pool(pool) == 1
+    for i in range(4):
+        memory.apply_episode(episode(f"e{i}", "t", [(f"s{i}", "a")], 1.0), RLEMConfig())
+    observations = {r.observation for r in memory.records()}
+    assert len(memory) == 3
+    assert observations == {"annotated", "s2", "s3"}
+
+
+def test_pool_import_is_idempotent_and_validated(memory_factory, tmp_path):
+    memory = memory_factory()
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps({"format": "rememberer-pool/1", "records": [
+        {"task": "t", "observation": "o", "action_history": ["h"], "actions": [
+            {"action": "good", "reason": "r", "q": 1.0}, {"action": "bad", "q": 0.0}]}]}))
+    assert memory.import_pool(pool) == 1
+    assert memory.import_pool(pool) == 0
+    record = memory.get("t", "o")
+    assert record.pinned and record.action("good").visits == 1
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "rememberer-pool/1", "records": [{"task": "t"}]}')
+    with pytest.raises(MemoryStoreError, match="record 0 is malformed"):
+        memory.import_pool(broken)
+    with pytest.raises(MemoryStoreError, match="not found"):
+        memory.import_pool(tmp_path / "missing.json")
+
+
+def test_embedding_mismatch_is_a_clear_error(memory_factory):
+    memory_factory(embedder=HashingEmbedder(64))
+    with pytest.raises(IncompatibleMemoryError, match="hashing-bow-64"):
+        memory_factory(embedder=HashingEmbedder(32))
+
+
+def test_corrupt_payload_is_reported_not_silently_dropped(memory_factory):
+    from rememberer.memory import CorruptRecordError
+
+    memory = memory_factory()
+    memory.apply_episode(episode("e1", "t", [("o", "a")], 1.0), RLEMConfig())
+    rid = record_id("t", "o")
+    memory._collection.update(ids=[rid], metadatas=[{"payload": "{not json"}])
+    with pytest.raises(CorruptRecordError, match=rid):
+        memory.get("t", "o")
+
+
+def test_corrupt_directory_is_a_clear_error(tmp_path, hashing_embedder):
+    target = tmp_path / "broken"
+    target.mkdir()
+    (target / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(MemoryStoreError, match="cannot open memory"):
+        ExperienceMemory(target, embedder=hashing_embedder)
+
+
+def test_export_writes_every_record(memory_factory, tmp_path):
+    memory = memory_factory()
+    memory.apply_episode(episode("e1", "t", [("o1", "a"), ("o2", "b")], 1.0), RLEMConfig())
+    out = tmp_path / "export.json"
+    assert memory.export(out) == 2
+    data = json.loads(out.read_text())
+    assert data["embedding_model"] == memory.embedder.model_id
+    assert {r["observation"] for r in data["records"]} == {"o1", "o2"}
+
+
+def test_minilm_embedder_is_offline_and_semantic():
+    from rememberer.memory import MiniLMEmbedder
+    from rememberer.memory.embeddings import cosine
+
+    vectors = MiniLMEmbedder().embed_documents(["craft oak slab", "craft birch slab", "buy running shoes"])
+    assert len(vectors[0]) == 384
+    assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.2
