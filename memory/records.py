@@ -64,6 +64,8 @@ class ExperienceRecord(BaseModel):
     observation: str
     actions: list[ActionValue] = Field(default_factory=list)
     action_history: list[str] = Field(default_factory=list)
+    valid_actions: list[str] = Field(default_factory=list)
+    """Actions valid in this state, when the task lists them (used for exploration advice)."""
     last_reward: float = 0.0
     total_reward: float = 0.0
     visits: int = 0

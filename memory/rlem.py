@@ -70,6 +70,8 @@ class Transition:
     reason: str = ""
     action_history: tuple[str, ...] = ()
     """Actions taken before this step, oldest first."""
+    valid_actions: tuple[str, ...] = ()
+    """Actions valid in this state, if the task lists them."""
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,8 @@ def _fold_transition(
     if len(tr.action_history) <= len(record.action_history):
         record.action_history = list(tr.action_history)
 
+    if tr.valid_actions:
+        record.valid_actions = list(tr.valid_actions)
     entry = record.action(tr.action)
     if entry is None:
         entry = ActionValue(action=tr.action, reason=tr.reason)

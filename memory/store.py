@@ -346,6 +346,7 @@ class ExperienceMemory:
                     task=raw["task"],
                     observation=raw["observation"],
                     action_history=list(raw.get("action_history", [])),
+                    valid_actions=list(raw.get("valid_actions", [])),
                     visits=int(raw.get("visits", 1)),
                     actions=[
                         {

@@ -1,0 +1,62 @@
+"""Node ``backup``: the RLEM update of the experience memory at episode end (training only)."""
+
+from __future__ import annotations
+
+from langgraph.runtime import Runtime
+
+from rememberer.graph.context import AgentContext
+from rememberer.graph.state import EpisodeState
+from rememberer.memory import Episode, RLEMConfig, Transition
+
+from . import resources
+from .models import model_id
+
+
+def episode_transitions(state: EpisodeState) -> tuple[Transition, ...]:
+    """The executed steps as RLEM transitions (fallback no-ops are not experience)."""
+    transitions = []
+    history: list[str] = []
+    for step in state.get("steps", []):
+        if step.action is None:
+            continue
+        transitions.append(
+            Transition(
+                task=step.task,
+                observation=step.observation,
+                action=step.action,
+                reward=step.reward,
+                reason=step.reason,
+                action_history=tuple(history),
+                valid_actions=tuple(step.valid_actions or ()),
+            )
+        )
+        history.append(step.action)
+    return tuple(transitions)
+
+
+def backup_memory(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
+    ctx = runtime.context
+    transitions = episode_transitions(state)
+    if not transitions:
+        return {"backup": {"records_written": 0, "new_records": 0, "note": "no executed actions"}}
+    episode = Episode(
+        episode_id=state["episode_id"],
+        transitions=transitions,
+        final_observation=state["observation"],
+        terminal=bool(state.get("done")),
+        run_id=ctx.run_id,
+        model=model_id(resources.model(ctx), ctx.model),
+    )
+    config = RLEMConfig(gamma=ctx.gamma, update_mode=ctx.update_mode, learning_rate=ctx.learning_rate, n_step=ctx.n_step)
+    report = resources.memory(ctx).apply_episode(episode, config)
+    resources.sessions(ctx).close(state["episode_id"])
+    return {
+        "backup": {
+            "records_written": report.records_written,
+            "new_records": report.new_records,
+            "skipped_transitions": report.skipped_transitions,
+            "evicted": report.evicted,
+            "targets": [round(t, 4) for t in report.targets],
+            "bootstraps": report.bootstraps,
+        }
+    }

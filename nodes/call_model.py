@@ -1,0 +1,76 @@
+"""Node ``call_model``: ask the frozen LLM for ``Encouraged:`` lines.
+
+On a retry (the previous answer did not parse) the prompt is extended with the bad answer
+and a short correction. Endpoint failures that will not go away by retrying (connection,
+authentication, unknown model) abort the run with :class:`ModelUnavailableError`; any
+other model error is recorded and handled like malformed output.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from langgraph.runtime import Runtime
+
+from rememberer.graph.context import AgentContext
+from rememberer.graph.state import EpisodeState
+
+from . import resources
+from .models import ModelUnavailableError, answer_grammar, count_tokens, is_llamacpp
+from .prompting import render_correction
+
+STOP = ["Discouraged"]
+_FATAL = {"APIConnectionError", "ConnectError", "ConnectTimeout", "AuthenticationError", "NotFoundError", "PermissionDeniedError"}
+
+
+@lru_cache(maxsize=256)
+def _grammar(valid_actions: tuple[str, ...] | None):
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(answer_grammar(valid_actions), verbose=False)
+
+
+def _text(output: object) -> str:
+    content = getattr(output, "content", output)
+    if isinstance(content, list):  # chat content blocks
+        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    return str(content)
+
+
+def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
+    ctx = runtime.context
+    model = resources.model(ctx)
+    raw_outputs = list(state.get("raw_outputs", []))
+    prompt = state["prompt"]
+    if raw_outputs:
+        tasks = resources.task_set(ctx)
+        prompt = prompt + raw_outputs[-1].rstrip() + render_correction(state.get("parse_error") or "unusable answer", tasks.action_hint)
+    kwargs: dict = {"stop": STOP}
+    if is_llamacpp(model):
+        valid = state.get("valid_actions")
+        kwargs["grammar"] = _grammar(tuple(valid) if valid else None)
+    started = time.perf_counter()
+    try:
+        output = model.invoke(prompt, **kwargs)
+    except Exception as exc:
+        name = type(exc).__name__
+        if name in _FATAL:
+            raise ModelUnavailableError(f"model endpoint failed ({name}): {exc}") from exc
+        return {
+            "raw_outputs": raw_outputs + [""],
+            "parse_error": f"model error: {name}: {str(exc)[:200]}",
+            "model_seconds": state.get("model_seconds", 0.0) + time.perf_counter() - started,
+        }
+    elapsed = time.perf_counter() - started
+    text = _text(output)
+    usage = getattr(output, "usage_metadata", None) or {}
+    prompt_tokens = usage.get("input_tokens") or count_tokens(prompt, model)
+    completion_tokens = usage.get("output_tokens") or count_tokens(text, model)
+    return {
+        "raw_outputs": raw_outputs + [text],
+        "parse_error": None,
+        "prompt_tokens": state.get("prompt_tokens", 0) + prompt_tokens,
+        "completion_tokens": state.get("completion_tokens", 0) + completion_tokens,
+        "model_seconds": state.get("model_seconds", 0.0) + elapsed,
+    }

@@ -1,0 +1,81 @@
+"""Turn an :class:`AgentContext` into live objects: task set, memory, model, environments.
+
+Injected instances win. Otherwise objects are built from the plain knobs on first use and
+cached per process (a Studio or notebook session reuses the model and the Chroma client
+across runs); nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rememberer.graph.context import AgentContext
+from rememberer.memory import ExperienceMemory
+from rememberer.tasks import TaskSet, load_task_set
+from rememberer.tasks.sessions import EnvironmentSessions
+
+from .models import load_model
+
+_cache: dict[tuple, Any] = {}
+_lock = threading.Lock()
+
+
+def _cached(key: tuple, build):
+    with _lock:
+        if key not in _cache:
+            _cache[key] = build()
+        return _cache[key]
+
+
+def task_set(ctx: AgentContext) -> TaskSet:
+    if ctx.task_set_instance is not None:
+        return ctx.task_set_instance
+    return load_task_set(ctx.task_set)
+
+
+def sessions(ctx: AgentContext) -> EnvironmentSessions:
+    if ctx.sessions_instance is not None:
+        return ctx.sessions_instance
+    tasks = task_set(ctx)
+    return _cached(("sessions", tasks.name, id(tasks)), lambda: EnvironmentSessions(tasks.make_env))
+
+
+def memory(ctx: AgentContext) -> ExperienceMemory:
+    if ctx.memory_instance is not None:
+        return ctx.memory_instance
+    tasks = task_set(ctx)
+
+    def build() -> ExperienceMemory:
+        store = ExperienceMemory(
+            ctx.memory_dir,
+            namespace=ctx.memory_namespace,
+            observation_similarity=tasks.observation_similarity,
+            task_weight=tasks.task_weight,
+        )
+        if tasks.initial_pool is not None:
+            store.import_pool(tasks.initial_pool)
+        return store
+
+    return _cached(("memory", ctx.memory_dir, ctx.memory_namespace, tasks.name), build)
+
+
+def model(ctx: AgentContext) -> Any:
+    if ctx.model_instance is not None:
+        return ctx.model_instance
+    key = ("model", ctx.model, ctx.base_url, ctx.temperature, ctx.max_tokens, ctx.seed)
+    return _cached(
+        key,
+        lambda: load_model(
+            ctx.model,
+            base_url=ctx.base_url,
+            api_key=ctx.api_key,
+            temperature=ctx.temperature,
+            max_tokens=ctx.max_tokens,
+            seed=ctx.seed,
+        ),
+    )
+
+
+def step_cap(ctx: AgentContext) -> int:
+    return ctx.max_steps or task_set(ctx).max_steps

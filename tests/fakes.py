@@ -1,0 +1,49 @@
+"""Fake models at the model seam, one per scenario (langchain-core fakes underneath)."""
+
+from __future__ import annotations
+
+import re
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+
+def scripted(*answers: str) -> FakeListChatModel:
+    """Answers in order, cycling."""
+    return FakeListChatModel(responses=list(answers))
+
+
+class AdviceFollowingModel(GenericFakeChatModel):
+    """Copies the encouraged action of the last exemplar when it is available now.
+
+    This is what the tiny offline models do reliably (spec: 91% with same-state advice), so
+    the learning loop can be tested deterministically. Without usable advice it picks the
+    ``default`` action, or the first available one.
+    """
+
+    default: str | None = None
+    messages: object = iter(())
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        from langchain_core.outputs import ChatGeneration, ChatResult
+
+        prompt = messages[-1].content
+        new_input = prompt.rsplit("Now the new input:", 1)[-1]
+        available = re.findall(r"^- (.+)$", new_input.split("Available Actions:", 1)[-1].split("...", 1)[0], re.M)
+        advice = re.findall(r"Encouraged:\n(.+?) -> ([0-9.]+)", prompt.rsplit("Now the new input:", 1)[0])
+        answer = None
+        if advice:
+            action, q = advice[-1]
+            if action in available or not available:
+                answer = f"{action} -> {q} following the advice"
+        if answer is None:
+            choice = self.default if self.default in available or not available else available[0]
+            answer = f"{choice} -> 0.5 no advice applies"
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=answer))])
+
+
+class BrokenModel(FakeListChatModel):
+    """Raises a non-fatal error on every call."""
+
+    def _call(self, *args, **kwargs):
+        raise RuntimeError("model exploded")
