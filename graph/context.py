@@ -44,6 +44,14 @@ class AgentContext:
     random_advice: bool = field(
         default=True, metadata={"description": "Random encouraged/discouraged actions when no Q is informative (paper default)."}
     )
+    decoding: Literal["generate", "rank"] = field(
+        default="generate",
+        metadata={
+            "description": "'generate': the model writes 'action -> Q' lines (the paper's protocol); 'rank': score the "
+            "valid actions by log-probability + advice_weight × advised Q (in-process llama.cpp only)."
+        },
+    )
+    advice_weight: float = field(default=5.0, metadata={"description": "Weight of the advised Q in 'rank' decoding."})
     temperature: float = field(default=0.0, metadata={"description": "Sampling temperature."})
     max_tokens: int = field(default=96, metadata={"description": "Tokens the model may write per call."})
     seed: int = field(default=0, metadata={"description": "Seed of the advice randomness."})
@@ -60,6 +68,8 @@ class AgentContext:
         self.memory_dir = _env("REMEMBERER_MEMORY_DIR", self.memory_dir) if self.memory_dir == ".rememberer/memory" else self.memory_dir
         if self.top_m < 0 or self.history_length < 0 or self.token_budget < 0:
             raise ValueError("top_m, history_length and token_budget must be ≥ 0")
+        if self.decoding not in ("generate", "rank"):
+            raise ValueError(f"decoding must be 'generate' or 'rank', got {self.decoding!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("max_steps must be ≥ 1")
 

@@ -3,7 +3,7 @@
 The rules of the original code (spec §5):
 
 * **Encouraged** — exactly one action. If the best Q is positive, that action with its Q.
-  Otherwise a random action valid in that state, valued U[0, 0.5) (with ``random_advice``
+  Otherwise a random action valid in that state, valued U[0, 0.5) shown as at least 0.1 (with ``random_advice``
   off: the best action anyway). This is where exploration comes from: a model that copies
   advice tries something new where memory knows only failures. Unlike the original, the
   random pick avoids actions memory already knows to be worthless when it can.
@@ -44,7 +44,7 @@ def build_advice(
         options = untried or pool
         if options:
             choice = rng.choice(options)
-            encouraged = [Candidate(action=choice, q=round(rng.uniform(0.0, 0.5), 1), reason=reasons["encouraged_random"])]
+            encouraged = [Candidate(action=choice, q=max(0.1, round(rng.uniform(0.0, 0.5), 1)), reason=reasons["encouraged_random"])]
     elif ranked:
         encouraged = [_as_candidate(ranked[0])]
 

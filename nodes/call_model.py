@@ -19,6 +19,7 @@ from rememberer.graph.state import EpisodeState
 from . import resources
 from .models import ModelUnavailableError, answer_grammar, count_tokens, is_llamacpp
 from .prompting import render_correction
+from .ranking import rank_candidates
 
 STOP = ["Discouraged"]
 _FATAL = {"APIConnectionError", "ConnectError", "ConnectTimeout", "AuthenticationError", "NotFoundError", "PermissionDeniedError"}
@@ -38,6 +39,20 @@ def _text(output: object) -> str:
     return str(content)
 
 
+def _ranked(state: EpisodeState, ctx: AgentContext, model, prompt: str, valid: list[str]) -> dict:
+    """``rank`` decoding (see :mod:`.ranking`): the answer lists valid actions by score."""
+    started = time.perf_counter()
+    candidates = rank_candidates(model, prompt, valid, state.get("exemplars", []), ctx.advice_weight)
+    text = "\n".join(f"{c.action} -> {c.q:.4f} {c.reason}" for c in candidates[:5])
+    return {
+        "raw_outputs": [text],
+        "parse_error": None,
+        "prompt_tokens": state.get("prompt_tokens", 0) + count_tokens(prompt, model),
+        "completion_tokens": state.get("completion_tokens", 0),
+        "model_seconds": state.get("model_seconds", 0.0) + time.perf_counter() - started,
+    }
+
+
 def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     model = resources.model(ctx)
@@ -46,16 +61,24 @@ def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
     if raw_outputs:
         tasks = resources.task_set(ctx)
         prompt = prompt + raw_outputs[-1].rstrip() + render_correction(state.get("parse_error") or "unusable answer", tasks.action_hint)
+    valid = state.get("valid_actions")
+    if (
+        ctx.decoding == "rank"
+        and is_llamacpp(model)
+        and valid
+        and not raw_outputs
+        and not any(a.endswith("[...]") for a in valid)
+    ):
+        return _ranked(state, ctx, model, prompt, valid)
     kwargs: dict = {"stop": STOP}
     if is_llamacpp(model):
-        valid = state.get("valid_actions")
         kwargs["grammar"] = _grammar(tuple(valid) if valid else None)
     started = time.perf_counter()
     try:
         output = model.invoke(prompt, **kwargs)
     except Exception as exc:
         name = type(exc).__name__
-        if name in _FATAL:
+        if name in _FATAL or "ConnectionError" in name:
             raise ModelUnavailableError(f"model endpoint failed ({name}): {exc}") from exc
         return {
             "raw_outputs": raw_outputs + [""],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,13 +56,16 @@ def load_model(
     kind, _, name = spec.partition(":")
     if kind == "local":
         try:
-            from langchain_community.llms import LlamaCpp
+            with warnings.catch_warnings():  # the package-level sunset notice is not actionable here
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from langchain_community.llms import LlamaCpp
         except ImportError as exc:  # pragma: no cover - base dependency
             raise ModelUnavailableError(f"langchain-community is missing: {exc}") from None
         if importlib_missing("llama_cpp"):
             raise ModelUnavailableError(
                 "llama-cpp-python is not installed: pip install 'rememberer[local]' (compiles once, ~9 min)"
             )
+        _silence_llama_cpp()
         path = Path(name).expanduser() if name else default_gguf_path()
         if not path.is_file():
             raise ModelUnavailableError(f"GGUF model file not found: {path}")
@@ -94,6 +98,32 @@ def load_model(
 
         return OpenAI(max_tokens=max_tokens, **common)
     raise ModelUnavailableError(f"unknown model spec {spec!r}; use local, local:PATH, openai:MODEL or openai-completion:MODEL")
+
+
+_LOG_CALLBACK = None
+
+
+def _silence_llama_cpp() -> None:
+    """Route llama.cpp's C-level log lines (KV-cache notes on every load) to nowhere."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is not None:
+        return
+    import llama_cpp
+
+    @llama_cpp.llama_log_callback
+    def _ignore(level, text, user_data):  # pragma: no cover - called from C
+        return None
+
+    _LOG_CALLBACK = _ignore  # keep a reference: the C side holds only a pointer
+    llama_cpp.llama_log_set(_LOG_CALLBACK, None)
+
+
+def probe(model: Any, where: str | None) -> None:
+    """One tiny call, so an unreachable endpoint is a clear error before any episode runs."""
+    try:
+        model.invoke("Reply with OK.", stop=["\n"])
+    except Exception as exc:
+        raise ModelUnavailableError(f"cannot use the model endpoint {where or '(default OpenAI)'}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def importlib_missing(module: str) -> bool:

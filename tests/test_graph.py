@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fakes import AdviceFollowingModel, BrokenModel, scripted
+from rememberer.fakes import AdviceFollowingModel, BrokenModel, scripted
 
 from rememberer.graph import AgentContext, builder, graph, recursion_limit, route_after_parse, route_after_step
 from rememberer.graph.state import Candidate

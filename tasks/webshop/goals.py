@@ -82,13 +82,18 @@ def _price_limit(price: float, rng: random.Random) -> tuple[float, str]:
     return NO_PRICE_LIMIT, ""
 
 
-def _synthetic(catalog: Catalog, seed: int) -> list[dict[str, Any]]:
+def _price_stream(catalog: Catalog, seed: int) -> tuple[random.Random, dict[str, float]]:
+    """The seeded generator positioned after the sale-price draws, as upstream's stream is."""
     rng = random.Random(seed)
     prices = catalog.prices(seed)
-    # Replay the price draws so the goal draws continue the same stream, as upstream does.
     for product in catalog.products:
         if len(product.get("pricing") or []) >= 2:
             rng.uniform(0.0, 1.0)
+    return rng, prices
+
+
+def _synthetic(catalog: Catalog, seed: int) -> list[dict[str, Any]]:
+    rng, prices = _price_stream(catalog, seed)
     goals = []
     for product in catalog.products:
         note = catalog.annotations.get(product["asin"], {})
@@ -122,11 +127,7 @@ def _synthetic(catalog: Catalog, seed: int) -> list[dict[str, Any]]:
 
 
 def _human(catalog: Catalog, seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    prices = catalog.prices(seed)
-    for product in catalog.products:
-        if len(product.get("pricing") or []) >= 2:
-            rng.uniform(0.0, 1.0)
+    rng, prices = _price_stream(catalog, seed)
     goals = []
     for product in catalog.products:
         for entry in product.get("instructions") or []:

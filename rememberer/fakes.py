@@ -1,4 +1,8 @@
-"""Fake models at the model seam, one per scenario (langchain-core fakes underneath)."""
+"""Fake models at the model seam, one per scenario (langchain-core fakes underneath).
+
+For tests, notebooks and demos that must run offline in seconds: inject one as
+``AgentContext(model_instance=...)`` or ``Run(settings, model=...)``.
+"""
 
 from __future__ import annotations
 

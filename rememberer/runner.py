@@ -1,0 +1,315 @@
+"""The training and evaluation protocol, and run directories.
+
+``train``: K training goals × E epochs with RLEM updates; after the first epoch the goals
+already solved are dropped, as in the paper. ``evaluate``: the test goals with the memory
+frozen (or with memory disabled, for the baseline). ``run``: both, one run directory.
+
+A run directory holds ``config.json`` (resolved settings, seeds, model id, memory location,
+package versions), ``episodes.jsonl`` (one line per episode, appended as it finishes),
+``trajectories.jsonl`` (the typed step records), ``summary.json``, ``summary.md`` and a
+``learning_curve.png``. Episodes are independent: an environment crash is recorded as an
+``error`` episode and the run goes on; an unreachable model aborts it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.memory import InMemorySaver
+
+from rememberer.graph import AgentContext, builder, recursion_limit
+from rememberer.nodes import resources
+from rememberer.nodes.models import ModelUnavailableError, model_id, probe
+from rememberer.tasks import TaskError, TaskSet, load_task_set
+from rememberer.tasks.sessions import EnvironmentSessions
+
+
+@dataclass
+class RunSettings:
+    """Everything a run needs; the CLI fills it, tests and notebooks build it directly."""
+
+    task_set: str = "textcraft"
+    model: str = "local"
+    base_url: str | None = None
+    api_key: str | None = None
+    memory_dir: str = ".rememberer/memory"
+    runs_dir: str = "runs"
+    run_name: str | None = None
+    train_split: str = "train"
+    test_split: str = "test"
+    train_goals: int = 10
+    test_goals: int = 100
+    epochs: int = 3
+    drop_solved: bool = True
+    use_memory: bool = True
+    max_steps: int | None = None
+    top_m: int = 2
+    token_budget: int = 1800
+    history_length: int = 5
+    gamma: float = 1.0
+    update_mode: str = "mean"
+    learning_rate: float = 0.1
+    n_step: int | None = None
+    random_advice: bool = True
+    decoding: str = "generate"
+    advice_weight: float = 5.0
+    temperature: float = 0.0
+    max_tokens: int = 96
+    seed: int = 0
+    save_prompts: bool = False
+    task_options: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("api_key")
+        return data
+
+
+@dataclass
+class EpisodeResult:
+    phase: str
+    epoch: int
+    goal_id: str
+    episode_id: str
+    success: bool
+    reward: float
+    steps: int
+    fallbacks: int
+    retries: int
+    truncated: bool
+    prompt_tokens: int
+    completion_tokens: int
+    model_seconds: float
+    wall_seconds: float
+    actions: list[str | None]
+    backup: dict[str, Any]
+    error: str | None = None
+
+
+class Run:
+    """One run directory and the live objects shared by its episodes."""
+
+    def __init__(self, settings: RunSettings, *, model: Any = None, memory: Any = None, task_set: TaskSet | None = None):
+        self.settings = settings
+        self.tasks = task_set or load_task_set(settings.task_set, **settings.task_options)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        self.run_id = settings.run_name or f"{stamp}-{self.tasks.name}-{uuid.uuid4().hex[:6]}"
+        self.directory = Path(settings.runs_dir) / self.run_id
+        self.directory.mkdir(parents=True, exist_ok=False)
+        # Every knob with the same name in RunSettings and AgentContext is passed through.
+        shared = {f.name for f in fields(AgentContext)} & {f.name for f in fields(RunSettings)}
+        knobs = {name: getattr(settings, name) for name in shared}
+        knobs.update(task_set=self.tasks.name, run_id=self.run_id)
+        self.context = AgentContext(
+            **knobs,
+            task_set_instance=self.tasks,
+            model_instance=model,
+            memory_instance=memory,
+            sessions_instance=EnvironmentSessions(self.tasks.make_env),
+        )
+        # Resolve once, so every episode shares one memory and one model (cheapest check first).
+        self.context.memory_instance = resources.memory(self.context)
+        self.context.model_instance = resources.model(self.context)
+        if model is None and settings.model.startswith("openai"):
+            probe(self.context.model_instance, settings.base_url)
+        self.memory = self.context.memory_instance
+        self.step_cap = resources.step_cap(self.context)
+        # Persistence is the runner's business: checkpoints per episode thread, dropped once
+        # the episode is written to the run directory.
+        self.checkpointer = InMemorySaver()
+        self.app = builder.compile(checkpointer=self.checkpointer)
+        self.results: list[EpisodeResult] = []
+        self._write_config()
+
+    # ------------------------------------------------------------------ files
+    def _write_config(self) -> None:
+        versions = {}
+        for package in ("rememberer", "langgraph", "langchain-core", "chromadb", "llama-cpp-python", "textcraft"):
+            try:
+                versions[package] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                versions[package] = None
+        config = {
+            "run_id": self.run_id,
+            "created": datetime.now(timezone.utc).isoformat(),
+            "settings": self.settings.public(),
+            "context": self.context.plain(),
+            "model_id": model_id(self.context.model_instance, self.settings.model),
+            "memory": {
+                "path": str(self.memory.path) if self.memory.path else None,
+                "namespace": self.memory.namespace,
+                "embedding_model": self.memory.embedder.model_id,
+                "records_at_start": len(self.memory),
+            },
+            "task_set": {"name": self.tasks.name, "step_cap": self.step_cap, "metadata": self.tasks.metadata},
+            "seeds": {"advice": self.settings.seed, "model": self.settings.seed},
+            "machine": {"python": platform.python_version(), "platform": platform.platform()},
+            "versions": versions,
+        }
+        (self.directory / "config.json").write_text(json.dumps(config, indent=1, default=str) + "\n", encoding="utf-8")
+
+    def _append(self, name: str, payload: dict[str, Any]) -> None:
+        with open(self.directory / name, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
+
+    # ------------------------------------------------------------------ episodes
+    def episode(self, goal_id: str, *, phase: str, epoch: int, training: bool) -> EpisodeResult:
+        episode_id = f"{self.run_id}:{phase}:{epoch}:{goal_id}"
+        self.context.training = training
+        config = {"configurable": {"thread_id": episode_id}, "recursion_limit": recursion_limit(self.step_cap)}
+        started = time.perf_counter()
+        error = None
+        try:
+            state = self.app.invoke({"goal_id": goal_id, "episode_id": episode_id}, context=self.context, config=config)
+        except ModelUnavailableError:
+            raise
+        except TaskError as exc:
+            error = str(exc)
+            state = self.app.get_state(config).values or {}
+        finally:
+            self.checkpointer.delete_thread(episode_id)
+        steps = state.get("steps", [])
+        result = EpisodeResult(
+            phase=phase,
+            epoch=epoch,
+            goal_id=goal_id,
+            episode_id=episode_id,
+            success=bool(state.get("success")) and error is None,
+            reward=float(state.get("total_reward", 0.0)),
+            steps=len(steps),
+            fallbacks=int(state.get("fallbacks", 0)),
+            retries=int(state.get("retries", 0)),
+            truncated=bool(state.get("truncated")),
+            prompt_tokens=sum(s.prompt_tokens for s in steps),
+            completion_tokens=sum(s.completion_tokens for s in steps),
+            model_seconds=round(sum(s.model_seconds for s in steps), 3),
+            wall_seconds=round(time.perf_counter() - started, 3),
+            actions=[s.action for s in steps],
+            backup=state.get("backup", {}),
+            error=error,
+        )
+        self.results.append(result)
+        self._append("episodes.jsonl", asdict(result))
+        exclude = None if self.settings.save_prompts else {"prompt"}
+        self._append(
+            "trajectories.jsonl",
+            {"episode_id": episode_id, "phase": phase, "steps": [s.model_dump(exclude=exclude) for s in steps]},
+        )
+        return result
+
+    def train(self, goals: Iterable[str], epochs: int, on_episode: Callable[[EpisodeResult], None] | None = None) -> None:
+        remaining = list(goals)
+        for epoch in range(epochs):
+            solved = set()
+            for goal in remaining:
+                result = self.episode(goal, phase="train", epoch=epoch, training=True)
+                if result.success:
+                    solved.add(goal)
+                if on_episode:
+                    on_episode(result)
+            if self.settings.drop_solved and epoch == 0:
+                remaining = [g for g in remaining if g not in solved]
+
+    def evaluate(self, goals: Iterable[str], on_episode: Callable[[EpisodeResult], None] | None = None, phase: str = "eval") -> None:
+        for goal in goals:
+            result = self.episode(goal, phase=phase, epoch=0, training=False)
+            if on_episode:
+                on_episode(result)
+
+    # ------------------------------------------------------------------ summary
+    def summary(self, wall_seconds: float) -> dict[str, Any]:
+        def block(results: list[EpisodeResult]) -> dict[str, Any]:
+            n = len(results)
+            if not n:
+                return {"episodes": 0}
+            return {
+                "episodes": n,
+                "success_rate": round(sum(r.success for r in results) / n, 4),
+                "mean_reward": round(sum(r.reward for r in results) / n, 4),
+                "mean_steps": round(sum(r.steps for r in results) / n, 2),
+                "fallback_steps": sum(r.fallbacks for r in results),
+                "retries": sum(r.retries for r in results),
+                "errors": sum(r.error is not None for r in results),
+                "prompt_tokens": sum(r.prompt_tokens for r in results),
+                "completion_tokens": sum(r.completion_tokens for r in results),
+                "model_seconds": round(sum(r.model_seconds for r in results), 1),
+                "wall_seconds": round(sum(r.wall_seconds for r in results), 1),
+            }
+
+        phases = sorted({r.phase for r in self.results})
+        per_epoch = {}
+        for r in self.results:
+            if r.phase == "train":
+                per_epoch.setdefault(r.epoch, []).append(r)
+        summary = {
+            "run_id": self.run_id,
+            "run_dir": str(self.directory),
+            "task_set": self.tasks.name,
+            "model_id": model_id(self.context.model_instance, self.settings.model),
+            "memory_dir": str(self.memory.path) if self.memory.path else None,
+            "memory": self.memory.stats(),
+            "phases": {p: block([r for r in self.results if r.phase == p]) for p in phases},
+            "train_epochs": {str(e): block(rs) for e, rs in sorted(per_epoch.items())},
+            "wall_seconds": round(wall_seconds, 1),
+        }
+        (self.directory / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        (self.directory / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
+        plot_learning_curve(summary, self.directory / "learning_curve.png")
+        return summary
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        f"# Run {summary['run_id']}",
+        "",
+        f"Task set **{summary['task_set']}**, model `{summary['model_id']}`, memory `{summary['memory_dir']}` "
+        f"({summary['memory']['records']} records), wall time {summary['wall_seconds']} s.",
+        "",
+        "| phase | episodes | success | mean reward | mean steps | fallbacks | tokens (prompt/completion) | wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [(f"train epoch {e}", b) for e, b in summary["train_epochs"].items()]
+    rows += [(p, b) for p, b in summary["phases"].items() if p != "train"]
+    for name, b in rows:
+        if not b.get("episodes"):
+            continue
+        lines.append(
+            f"| {name} | {b['episodes']} | {b['success_rate']:.0%} | {b['mean_reward']:.3f} | {b['mean_steps']} | "
+            f"{b['fallback_steps']} | {b['prompt_tokens']}/{b['completion_tokens']} | {b['wall_seconds']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_learning_curve(summary: dict[str, Any], path: Path) -> None:
+    """Success rate per training epoch, with the evaluation phases as reference lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = summary["train_epochs"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=110)
+    if epochs:
+        xs = [int(e) + 1 for e in epochs]
+        ax.plot(xs, [b["success_rate"] for b in epochs.values()], marker="o", label="training goals (per epoch)")
+        ax.set_xticks(xs)
+    for phase, b in summary["phases"].items():
+        if phase != "train" and b.get("episodes"):
+            ax.axhline(b["success_rate"], linestyle="--", color="gray" if "baseline" in phase else "tab:green", label=f"{phase} ({b['episodes']} goals)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("success rate")
+    ax.set_title(f"{summary['task_set']}: {summary['model_id']}", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
