@@ -5,8 +5,8 @@ the highest predicted Q. A 270M-parameter model copies strings more than it read
 (measured: it echoes actions from the history or even from ``Discouraged`` lines), so it
 rarely turns advice into the right choice. ``rank`` keeps the same prompt, but instead of
 sampling it reads the model's mean log-probability of each valid action as the line that
-follows ``Encouraged:`` and adds ``advice_weight × Q`` for the actions the exemplars
-encourage (the most similar exemplar that mentions an action gives its Q). The spec's probe
+follows ``Encouraged:`` and adds ``advice_weight × Q × similarity²`` for the actions the
+exemplars encourage. The spec's probe
 found this makes advice-following near-deterministic (99–100%) at ~0.5 s per decision.
 
 Only for in-process llama.cpp models and tasks that list their valid actions; elsewhere the
@@ -70,11 +70,16 @@ def action_logprobs(llama_wrapper, prompt: str, actions: Sequence[str]) -> dict[
 
 
 def advised_values(exemplars: Sequence[Exemplar]) -> dict[str, float]:
-    """Q per action from the exemplars' advice; the most similar exemplar (last) wins."""
+    """Advice per action: its advised Q times the squared similarity of the exemplar.
+
+    An action encouraged by an exemplar of the very same state (similarity 1) outweighs one
+    encouraged by a neighbouring state; the best-supported value per action is kept.
+    """
     values: dict[str, float] = {}
     for exemplar in exemplars:
+        weight = max(0.0, min(1.0, exemplar.score)) ** 2
         for candidate in [*exemplar.encouraged, *exemplar.discouraged]:
-            values[candidate.action] = candidate.q
+            values[candidate.action] = max(values.get(candidate.action, 0.0), candidate.q * weight)
     return values
 
 

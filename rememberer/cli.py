@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 PAPER = {"train_goals": 10, "epochs": 3, "test_goals": 100}
-QUICK = {"train_goals": 4, "epochs": 3, "test_goals": 6, "max_steps": 10}
+QUICK = {"train_goals": 4, "epochs": 3, "test_goals": 6, "max_steps": 12}
 
 
 def _add_common(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:

@@ -24,7 +24,10 @@ def test_goal_pool_and_splits(textcraft):
     assert (len(textcraft.goals("train")), len(textcraft.goals("test"))) == (10, 100)
     train, test, pool = (set(textcraft.goals(s)) for s in ("train", "test", "train_pool"))
     assert not (train & test) and not (pool & test) and not (pool & train)
-    assert len(train | test | pool) == 418  # all solvable goals, each in one split
+    data = json.loads((textcraft.initial_pool.parent / "goals.json").read_text())
+    assert data["unsolvable"] == ["crossbow"]
+    assert len(train | test | pool) + len(data["longer_than_cap"]) == 418  # every solvable goal is accounted for
+    assert all(data["oracle_steps"][g] <= 12 for g in train | test | pool)
 
 
 def test_resets_do_not_leak_state_between_episodes():
