@@ -44,11 +44,12 @@ class AgentContext:
     random_advice: bool = field(
         default=True, metadata={"description": "Random encouraged/discouraged actions when no Q is informative (paper default)."}
     )
-    decoding: Literal["generate", "rank"] = field(
-        default="generate",
+    decoding: Literal["auto", "generate", "rank"] = field(
+        default="auto",
         metadata={
             "description": "'generate': the model writes 'action -> Q' lines (the paper's protocol); 'rank': score the "
-            "valid actions by log-probability + advice_weight × advised Q (in-process llama.cpp only)."
+            "valid actions by log-probability + advice_weight × advised Q (in-process llama.cpp only); 'auto': rank "
+            "for in-process llama.cpp models, generate for every other model."
         },
     )
     advice_weight: float = field(default=5.0, metadata={"description": "Weight of the advised Q in 'rank' decoding."})
@@ -68,8 +69,8 @@ class AgentContext:
         self.memory_dir = _env("REMEMBERER_MEMORY_DIR", self.memory_dir) if self.memory_dir == ".rememberer/memory" else self.memory_dir
         if self.top_m < 0 or self.history_length < 0 or self.token_budget < 0:
             raise ValueError("top_m, history_length and token_budget must be ≥ 0")
-        if self.decoding not in ("generate", "rank"):
-            raise ValueError(f"decoding must be 'generate' or 'rank', got {self.decoding!r}")
+        if self.decoding not in ("auto", "generate", "rank"):
+            raise ValueError(f"decoding must be 'auto', 'generate' or 'rank', got {self.decoding!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError("max_steps must be ≥ 1")
 

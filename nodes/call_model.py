@@ -63,7 +63,7 @@ def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
         prompt = prompt + raw_outputs[-1].rstrip() + render_correction(state.get("parse_error") or "unusable answer", tasks.action_hint)
     valid = state.get("valid_actions")
     if (
-        ctx.decoding == "rank"
+        ctx.decoding in ("rank", "auto")
         and is_llamacpp(model)
         and valid
         and not raw_outputs

@@ -9,8 +9,10 @@ follows ``Encouraged:`` and adds ``advice_weight × Q × similarity²`` for the 
 exemplars encourage. The spec's probe
 found this makes advice-following near-deterministic (99–100%) at ~0.5 s per decision.
 
-Only for in-process llama.cpp models and tasks that list their valid actions; elsewhere the
-node falls back to ``generate``. Each candidate is scored as its own continuation; shared
+Only for in-process llama.cpp models and tasks that list their valid actions (all of a
+state's actions concrete, e.g. not WebShop's free-text ``search[...]``); elsewhere, and for a
+corrected retry, the node generates. ``decoding="auto"`` (the default) picks ``rank`` for the
+in-process model and ``generate`` for every other one. Each candidate is scored as its own continuation; shared
 token prefixes are evaluated once (a trie walk over the KV cache).
 """
 

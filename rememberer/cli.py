@@ -46,8 +46,9 @@ def _add_common(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
     r.add_argument("--top-m", type=int, default=2, help="exemplars per prompt")
     r.add_argument("--token-budget", type=int, default=1800, help="tokens for exemplars")
     r.add_argument("--history", type=int, default=5, help="previous actions shown")
-    r.add_argument("--decoding", choices=["generate", "rank"], default=defaults.get("decoding", "generate"),
-                   help="generate: the model writes 'action -> Q' lines (paper); rank: log-prob of each valid action + advice (local model)")
+    r.add_argument("--decoding", choices=["auto", "generate", "rank"], default="auto",
+                   help="generate: the model writes 'action -> Q' lines (the paper's protocol); rank: log-prob of each "
+                   "valid action + advised Q (in-process model); auto (default): rank for the in-process model, else generate")
     r.add_argument("--advice-weight", type=float, default=5.0, help="weight of the advised Q in rank decoding")
     r.add_argument("--temperature", type=float, default=0.0)
     r.add_argument("--max-tokens", type=int, default=96, help="tokens per model answer")
@@ -181,7 +182,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"rememberer · {summary['task_set']} · {summary['model_id']}")
     for column in ("phase", "eps", "success", "reward", "steps", "no-ops", "tokens", "wall s"):
         table.add_column(column, justify="right" if column != "phase" else "left")
-    rows = [(f"train epoch {int(e) + 1}", b) for e, b in summary["train_epochs"].items()]
+    rows = [(f"train epoch {int(e) + 1} (solved so far {b['solved_so_far']:.0%})", b) for e, b in summary["train_epochs"].items()]
     rows += [(p, b) for p, b in summary["phases"].items() if p != "train"]
     for name, b in rows:
         table.add_row(

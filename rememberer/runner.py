@@ -60,7 +60,7 @@ class RunSettings:
     learning_rate: float = 0.1
     n_step: int | None = None
     random_advice: bool = True
-    decoding: str = "generate"
+    decoding: str = "auto"
     advice_weight: float = 5.0
     temperature: float = 0.0
     max_tokens: int = 96
@@ -246,6 +246,8 @@ class Run:
             }
 
         phases = sorted({r.phase for r in self.results})
+        train_goals = {r.goal_id for r in self.results if r.phase == "train"}
+        solved_so_far: set[str] = set()
         per_epoch = {}
         for r in self.results:
             if r.phase == "train":
@@ -258,9 +260,15 @@ class Run:
             "memory_dir": str(self.memory.path) if self.memory.path else None,
             "memory": self.memory.stats(),
             "phases": {p: block([r for r in self.results if r.phase == p]) for p in phases},
-            "train_epochs": {str(e): block(rs) for e, rs in sorted(per_epoch.items())},
+            "train_epochs": {},
             "wall_seconds": round(wall_seconds, 1),
         }
+        for epoch, results in sorted(per_epoch.items()):
+            solved_so_far |= {r.goal_id for r in results if r.success}
+            summary["train_epochs"][str(epoch)] = {
+                **block(results),
+                "solved_so_far": round(len(solved_so_far) / len(train_goals), 4),
+            }
         (self.directory / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         (self.directory / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
         plot_learning_curve(summary, self.directory / "learning_curve.png")
@@ -277,7 +285,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "| phase | episodes | success | mean reward | mean steps | fallbacks | tokens (prompt/completion) | wall s |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    rows = [(f"train epoch {e}", b) for e, b in summary["train_epochs"].items()]
+    rows = [(f"train epoch {int(e) + 1} (solved so far {b['solved_so_far']:.0%})", b) for e, b in summary["train_epochs"].items()]
     rows += [(p, b) for p, b in summary["phases"].items() if p != "train"]
     for name, b in rows:
         if not b.get("episodes"):
@@ -300,7 +308,9 @@ def plot_learning_curve(summary: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=110)
     if epochs:
         xs = [int(e) + 1 for e in epochs]
-        ax.plot(xs, [b["success_rate"] for b in epochs.values()], marker="o", label="training goals (per epoch)")
+        ax.plot(xs, [b["solved_so_far"] for b in epochs.values()], marker="o", label="training goals solved so far")
+        ax.plot(xs, [b["success_rate"] for b in epochs.values()], marker="s", linestyle=":", alpha=0.7,
+                label="success among goals played that epoch")
         ax.set_xticks(xs)
     for phase, b in summary["phases"].items():
         if phase != "train" and b.get("episodes"):

@@ -44,7 +44,7 @@ def textcraft_memory(memory_factory, textcraft):
 def test_generate_episode_is_well_formed_and_backed_up(local_model, textcraft, textcraft_memory):
     from rememberer.nodes.models import count_tokens
 
-    ctx = _context(textcraft, local_model, textcraft_memory, max_steps=3)
+    ctx = _context(textcraft, local_model, textcraft_memory, max_steps=3, decoding="generate")
     goal = textcraft.goals("train")[0]
     out = graph.invoke({"goal_id": goal}, context=ctx, config={"recursion_limit": recursion_limit(3)})
     assert len(out["steps"]) == 3
@@ -68,3 +68,13 @@ def test_rank_decoding_follows_same_state_advice(local_model, textcraft, textcra
     out = graph.invoke({"goal_id": pool_goal}, context=ctx, config={"recursion_limit": recursion_limit(len(expected))})
     assert [s.action for s in out["steps"]] == expected
     assert out["success"]
+
+
+def test_auto_decoding_ranks_with_the_in_process_model(local_model, textcraft, textcraft_memory):
+    ctx = _context(textcraft, local_model, textcraft_memory, max_steps=1, training=False)
+    assert ctx.decoding == "auto"
+    out = graph.invoke({"goal_id": textcraft.goals("test")[0]}, context=ctx, config={"recursion_limit": recursion_limit(1)})
+    step = out["steps"][0]
+    # a ranked answer lists valid actions with their log-probability and advice, best first
+    assert "log p" in step.raw_outputs[0] and step.action == step.candidates[0].action
+    assert len(step.candidates) == min(5, len(step.valid_actions))
