@@ -118,11 +118,20 @@ def test_step_cap_truncates_and_the_backup_bootstraps_only_in_n_step_mode(make_c
 
 
 def test_agent_learns_from_failure_and_success(make_context, memory_factory, tmp_path, corridor):
-    """A model that only copies advice solves the corridor once memory has explored it."""
-    ctx = make_context(AdviceFollowingModel(default="wait"), max_steps=6, seed=3)
-    results = [run(ctx, goal="corridor-4")["success"] for _ in range(12)]
-    assert not results[0]  # empty memory: the model waits until the cap
-    assert all(results[-3:]), results  # learned: advice now leads to the end every time
+    """A model that only copies advice solves the corridor once memory has explored it.
+
+    Exploration comes from the random advice, so the check runs over eight advice seeds (with
+    fixed episode ids, hence deterministic): the first episode always fails, and in most seeds
+    the last three episodes all succeed.
+    """
+    learned = 0
+    for seed in range(8):
+        memory = memory_factory(path=tmp_path / f"seed-{seed}", observation_similarity=corridor.observation_similarity)
+        ctx = make_context(AdviceFollowingModel(default="wait"), max_steps=6, seed=seed, memory=memory)
+        results = [run(ctx, goal="corridor-4", episode_id=f"seed{seed}-ep{i}")["success"] for i in range(12)]
+        assert not results[0]  # empty memory: the model waits until the cap
+        learned += all(results[-3:])
+    assert learned >= 6, learned
     empty = memory_factory(path=tmp_path / "empty", observation_similarity=corridor.observation_similarity)
     frozen = make_context(AdviceFollowingModel(default="wait"), max_steps=6, training=False, memory=empty)
     assert not any(run(frozen, goal="corridor-4")["success"] for _ in range(3))
