@@ -69,7 +69,10 @@ def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
         and not raw_outputs
         and not any(a.endswith("[...]") for a in valid)
     ):
-        return _ranked(state, ctx, model, prompt, valid)
+        try:
+            return _ranked(state, ctx, model, prompt, valid)
+        except ValueError:
+            pass  # the prompt leaves no room to score in the context window: generate instead
     kwargs: dict = {"stop": STOP}
     if is_llamacpp(model):
         kwargs["grammar"] = _grammar(tuple(valid) if valid else None)

@@ -179,10 +179,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"rememberer · {summary['task_set']} · {summary['model_id']}")
+    table = Table(
+        title=f"rememberer · {summary['task_set']} · {summary['model_id']}",
+        caption="train N (x%): epoch N, with x% of the training goals solved so far" if summary["train_epochs"] else None,
+    )
     for column in ("phase", "eps", "success", "reward", "steps", "no-ops", "tokens", "wall s"):
-        table.add_column(column, justify="right" if column != "phase" else "left")
-    rows = [(f"train epoch {int(e) + 1} (solved so far {b['solved_so_far']:.0%})", b) for e, b in summary["train_epochs"].items()]
+        table.add_column(column, justify="right" if column != "phase" else "left", no_wrap=column == "phase")
+    rows = [(f"train {int(e) + 1} ({b['solved_so_far']:.0%})", b) for e, b in summary["train_epochs"].items()]
     rows += [(p, b) for p, b in summary["phases"].items() if p != "train"]
     for name, b in rows:
         table.add_row(
