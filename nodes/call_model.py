@@ -42,8 +42,8 @@ def _text(output: object) -> str:
 def _ranked(state: EpisodeState, ctx: AgentContext, model, prompt: str, valid: list[str]) -> dict:
     """``rank`` decoding (see :mod:`.ranking`): the answer lists valid actions by score."""
     started = time.perf_counter()
-    candidates = rank_candidates(model, prompt, valid, state.get("exemplars", []), ctx.advice_weight)
-    text = "\n".join(f"{c.action} -> {c.q:.4f} {c.reason}" for c in candidates[:5])
+    ranked = rank_candidates(model, prompt, valid, state.get("exemplars", []), ctx.advice_weight)
+    text = "\n".join(f"{c.action} -> {c.q:.4f} {note} {c.reason}".rstrip() for c, note in ranked[:5])
     return {
         "raw_outputs": [text],
         "parse_error": None,

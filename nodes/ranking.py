@@ -71,26 +71,35 @@ def action_logprobs(llama_wrapper, prompt: str, actions: Sequence[str]) -> dict[
     return {a: totals[a] / max(1, len(t)) for a, t in sequences.items()}
 
 
-def advised_values(exemplars: Sequence[Exemplar]) -> dict[str, float]:
-    """Advice per action: its advised Q times the squared similarity of the exemplar.
+def advised_values(exemplars: Sequence[Exemplar]) -> tuple[dict[str, float], dict[str, str]]:
+    """Advice per action: its advised Q times the squared similarity of the exemplar, and the
+    reason that advice gave.
 
     An action encouraged by an exemplar of the very same state (similarity 1) outweighs one
     encouraged by a neighbouring state; the best-supported value per action is kept.
     """
     values: dict[str, float] = {}
+    reasons: dict[str, str] = {}
     for exemplar in exemplars:
         weight = max(0.0, min(1.0, exemplar.score)) ** 2
         for candidate in [*exemplar.encouraged, *exemplar.discouraged]:
-            values[candidate.action] = max(values.get(candidate.action, 0.0), candidate.q * weight)
-    return values
+            value = candidate.q * weight
+            if candidate.action not in values or value > values[candidate.action]:
+                values[candidate.action] = value
+                reasons[candidate.action] = candidate.reason
+    return values, reasons
 
 
 def rank_candidates(
     llama_wrapper, prompt: str, valid_actions: Sequence[str], exemplars: Sequence[Exemplar], advice_weight: float
-) -> list[Candidate]:
-    """Valid actions best first; ``q`` is the ranking score ``Q_advice + mean log p / weight``."""
+) -> list[tuple[Candidate, str]]:
+    """Valid actions best first, each with a diagnostic note (advice and log-probability).
+
+    ``q`` is the ranking score ``advice + mean log p / weight``; the candidate's reason is the
+    reason of the advice it follows (it is what memory keeps), not the diagnostic.
+    """
     logprobs = action_logprobs(llama_wrapper, prompt, valid_actions)
-    advice = advised_values(exemplars)
+    advice, reasons = advised_values(exemplars)
     weight = advice_weight if advice_weight > 0 else 1.0
     ranked = []
     for index, action in enumerate(valid_actions):
@@ -99,6 +108,9 @@ def rank_candidates(
         ranked.append((score, -index, action, q_advice))
     ranked.sort(reverse=True)
     return [
-        Candidate(action=action, q=round(score, 4), reason=f"advice Q {q_advice:.1f}, log p {logprobs[action]:.2f}")
+        (
+            Candidate(action=action, q=round(score, 4), reason=reasons.get(action, "") if q_advice > 0 else ""),
+            f"(advice {q_advice:.2f}, log p {logprobs[action]:.2f})",
+        )
         for score, _, action, q_advice in ranked
     ]

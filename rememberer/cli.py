@@ -206,6 +206,7 @@ def _memory_command(args: argparse.Namespace) -> int:
     import json
 
     from rich.console import Console
+    from rich.markup import escape
 
     from rememberer.memory import ExperienceMemory
     from rememberer.tasks import load_task_set
@@ -225,9 +226,10 @@ def _memory_command(args: argparse.Namespace) -> int:
         for record in memory.records():
             if args.goal and args.goal.lower() not in record.task.lower():
                 continue
-            console.print(f"[bold]{record.task}[/] | {record.observation.splitlines()[0][:80]} (visits {record.visits}, {record.provenance.source})")
+            first_line = (record.observation.splitlines() or [""])[0][:80]
+            console.print(f"[bold]{escape(record.task)}[/] | {escape(first_line)} (visits {record.visits}, {record.provenance.source})")
             for a in record.sorted_actions():
-                console.print(f"   {a.q:5.2f}  n={a.visits:<3} {a.action}  [dim]{a.reason[:60]}[/]")
+                console.print(f"   {a.q:5.2f}  n={a.visits:<3} {escape(a.action)}  [dim]{escape(a.reason[:60])}[/]")
             shown += 1
             if shown >= args.limit:
                 break
