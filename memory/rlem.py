@@ -99,6 +99,8 @@ class UpdatePlan:
     targets: list[float]
     skipped: int = 0
     """Transitions already applied earlier (idempotent re-application)."""
+    created: int = 0
+    """Records for keys memory did not have before this episode."""
     bootstraps: dict[str, int] = field(default_factory=lambda: {"exact": 0, "similar": 0, "none": 0})
 
 
@@ -189,6 +191,7 @@ def plan_episode_update(episode: Episode, source: RecordSource, config: RLEMConf
             plan.skipped += 1
             continue
         if record is None:
+            plan.created += 1
             record = ExperienceRecord(
                 task=tr.task,
                 observation=tr.observation,

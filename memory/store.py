@@ -290,12 +290,14 @@ class ExperienceMemory:
         with self._write_lock():
             return self._upsert_locked(records)
 
-    def _upsert_locked(self, records: Sequence[ExperienceRecord]) -> int:
+    def _upsert_locked(self, records: Sequence[ExperienceRecord], new_keys: int | None = None) -> int:
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
             raise ValueError("upsert got two records with the same key")
-        existing = set(self._collection.get(ids=ids, include=[])["ids"])
-        evicted = self._evict_for(sum(1 for rid in ids if rid not in existing))
+        if new_keys is None:
+            existing = set(self._collection.get(ids=ids, include=[])["ids"])
+            new_keys = sum(1 for rid in ids if rid not in existing)
+        evicted = self._evict_for(new_keys)
         self._collection.upsert(
             ids=ids,
             embeddings=[self.embed_task(r.task) for r in records],
@@ -309,14 +311,12 @@ class ExperienceMemory:
         if config.max_actions != self.max_actions:
             config = dataclasses.replace(config, max_actions=self.max_actions)
         with self._write_lock():
-            keys = [(tr.task, tr.observation) for tr in episode.transitions]
-            before = set(self.get_many(keys))
             plan: UpdatePlan = plan_episode_update(episode, self, config)
-            evicted = self._upsert_locked(plan.records) if plan.records else 0
+            evicted = self._upsert_locked(plan.records, new_keys=plan.created) if plan.records else 0
         return UpdateReport(
             episode_id=episode.episode_id,
             records_written=len(plan.records),
-            new_records=sum(1 for r in plan.records if r.id not in before),
+            new_records=plan.created,
             skipped_transitions=plan.skipped,
             evicted=evicted,
             targets=plan.targets,
@@ -369,7 +369,7 @@ class ExperienceMemory:
             fresh = [r for r in records if r.id not in present]
             unique = list({r.id: r for r in fresh}.values())
             if unique:
-                self._upsert_locked(unique)
+                self._upsert_locked(unique, new_keys=len(unique))
         return len(unique)
 
     def export(self, path: str | Path) -> int:
