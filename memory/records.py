@@ -12,7 +12,6 @@ split its statistics; here the reason is kept as the latest explanation of the a
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 
 from pydantic import BaseModel, Field, ValidationError
@@ -119,6 +118,3 @@ class ExperienceRecord(BaseModel):
             )
         return record
 
-
-def dumps_records(records: list[ExperienceRecord]) -> str:
-    return json.dumps([r.model_dump() for r in records], ensure_ascii=False, indent=1)

@@ -31,7 +31,7 @@ def retrieve_experience(state: EpisodeState, runtime: Runtime[AgentContext]) -> 
     # Seeded per decision: a replayed or resumed step gets the same advice.
     rng = random.Random(f"{ctx.seed}:{state['episode_id']}:{state['step_count']}")
     budget = ctx.token_budget
-    kept: list[tuple[object, list, list, str]] = []
+    kept: list[tuple[object, list, list, str, int]] = []
     for hit in hits:
         record = hit.record
         encouraged, discouraged = build_advice(record, rng, random_advice=ctx.random_advice)
@@ -47,11 +47,11 @@ def retrieve_experience(state: EpisodeState, runtime: Runtime[AgentContext]) -> 
         if tokens > budget:
             continue
         budget -= tokens
-        kept.append((hit, encouraged, discouraged, block))
+        kept.append((hit, encouraged, discouraged, block, tokens - 1))
         if len(kept) == ctx.top_m:
             break
     exemplars = []
-    for number, (hit, encouraged, discouraged, block) in enumerate(reversed(kept), start=1):
+    for number, (hit, encouraged, discouraged, block, tokens) in enumerate(reversed(kept), start=1):
         text = render_exemplar(number, block, encouraged, discouraged)
         exemplars.append(
             Exemplar(
@@ -62,7 +62,7 @@ def retrieve_experience(state: EpisodeState, runtime: Runtime[AgentContext]) -> 
                 encouraged=encouraged,
                 discouraged=discouraged,
                 text=text,
-                tokens=count_tokens(text, model),
+                tokens=tokens,  # counted for the budget; renumbering changes one digit at most
             )
         )
     return {"exemplars": exemplars}
