@@ -26,10 +26,8 @@ _FATAL = {"APIConnectionError", "ConnectError", "ConnectTimeout", "Authenticatio
 
 
 @lru_cache(maxsize=256)
-def _grammar(valid_actions: tuple[str, ...] | None):
-    from llama_cpp import LlamaGrammar
-
-    return LlamaGrammar.from_string(answer_grammar(valid_actions), verbose=False)
+def _grammar(valid_actions: tuple[str, ...] | None) -> str:
+    return answer_grammar(valid_actions)
 
 
 def _text(output: object) -> str:
@@ -64,7 +62,7 @@ def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
     valid = state.get("valid_actions")
     if (
         ctx.decoding in ("rank", "auto")
-        and is_llamacpp(model)
+        and hasattr(model, "score_actions")
         and valid
         and not raw_outputs
         and not any(a.endswith("[...]") for a in valid)
@@ -79,6 +77,8 @@ def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
     started = time.perf_counter()
     try:
         output = model.invoke(prompt, **kwargs)
+    except ModelUnavailableError:
+        raise  # the embedded model crashed or timed out, or the endpoint is gone: stop the run
     except Exception as exc:
         name = type(exc).__name__
         if name in _FATAL or "ConnectionError" in name:

@@ -3,8 +3,8 @@
 Specs:
 
 * ``local`` — the embedded offline default: Gemma-3-270M (Q4_K_M GGUF, shipped in PyPI
-  chunk packages) on llama.cpp in-process, raw completions (it is a base model), 2 threads,
-  with a GBNF grammar per call that only admits well-formed ``action -> Q reason`` lines and,
+  chunk packages) on llama.cpp in a worker process (:mod:`.local_llm`), raw completions (it is
+  a base model), with a GBNF grammar per call that only admits well-formed ``action -> Q reason`` lines and,
   where the task lists them, valid actions.
 * ``local:/path/to/model.gguf`` — another GGUF on the same runtime.
 * ``openai:<model>`` — a chat model on any OpenAI-compatible endpoint (``base_url``).
@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,31 +54,18 @@ def load_model(
 ) -> Any:
     kind, _, name = spec.partition(":")
     if kind == "local":
-        try:
-            with warnings.catch_warnings():  # the package-level sunset notice is not actionable here
-                warnings.simplefilter("ignore", DeprecationWarning)
-                from langchain_community.llms import LlamaCpp
-        except ImportError as exc:  # pragma: no cover - base dependency
-            raise ModelUnavailableError(f"langchain-community is missing: {exc}") from None
         if importlib_missing("llama_cpp"):
             raise ModelUnavailableError(
-                "llama-cpp-python is not installed: pip install 'rememberer[local]' (compiles once, ~9 min)"
+                "llama-cpp-python is not installed: install the [local] extra with the README's command "
+                "(it compiles llama.cpp once, portably)"
             )
-        _silence_llama_cpp()
         path = Path(name).expanduser() if name else default_gguf_path()
         if not path.is_file():
             raise ModelUnavailableError(f"GGUF model file not found: {path}")
-        return LlamaCpp(
-            model_path=str(path),
-            n_ctx=4096,
-            n_batch=512,
-            n_threads=2,
-            model_kwargs={"n_threads_batch": 2},
-            temperature=temperature,
-            max_tokens=max_tokens,
-            seed=seed,
-            verbose=False,
-        )
+        from .local_llm import LocalLlama
+
+        # In a worker process of its own: a native crash is a clear error, not a dead caller.
+        return LocalLlama(model_path=str(path), temperature=temperature, max_tokens=max_tokens, seed=seed)
     if kind in ("openai", "openai-completion"):
         if not name:
             raise ModelUnavailableError(f"model spec {spec!r} needs a model name, e.g. 'openai:gpt-4o-mini'")
@@ -98,24 +84,6 @@ def load_model(
 
         return OpenAI(max_tokens=max_tokens, **common)
     raise ModelUnavailableError(f"unknown model spec {spec!r}; use local, local:PATH, openai:MODEL or openai-completion:MODEL")
-
-
-_LOG_CALLBACK = None
-
-
-def _silence_llama_cpp() -> None:
-    """Route llama.cpp's C-level log lines (KV-cache notes on every load) to nowhere."""
-    global _LOG_CALLBACK
-    if _LOG_CALLBACK is not None:
-        return
-    import llama_cpp
-
-    @llama_cpp.llama_log_callback
-    def _ignore(level, text, user_data):  # pragma: no cover - called from C
-        return None
-
-    _LOG_CALLBACK = _ignore  # keep a reference: the C side holds only a pointer
-    llama_cpp.llama_log_set(_LOG_CALLBACK, None)
 
 
 def probe(model: Any, where: str | None) -> None:
@@ -152,8 +120,8 @@ def count_tokens(text: str, model: Any = None) -> int:
     The estimate (word pieces × 1.25) avoids tiktoken, which downloads its tables at run
     time; it is used for the exemplar budget, where an approximation is enough.
     """
-    if model is not None and is_llamacpp(model):
-        return len(model.client.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+    if model is not None and is_llamacpp(model) and hasattr(model, "count_tokens"):
+        return int(model.count_tokens(text))
     return int(len(_WORDS.findall(text)) * 1.25) + 1
 
 

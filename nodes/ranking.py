@@ -12,63 +12,24 @@ found this makes advice-following near-deterministic (99–100%) at ~0.5 s per d
 Only for in-process llama.cpp models and tasks that list their valid actions (all of a
 state's actions concrete, e.g. not WebShop's free-text ``search[...]``); elsewhere, and for a
 corrected retry, the node generates. ``decoding="auto"`` (the default) picks ``rank`` for the
-in-process model and ``generate`` for every other one. Each candidate is scored as its own continuation; shared
-token prefixes are evaluated once (a trie walk over the KV cache).
+embedded model and ``generate`` for every other one. All candidates are scored in one batched
+pass over the shared prompt (:mod:`.batch_scoring`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-
-import numpy as np
 
 from rememberer.graph.state import Candidate, Exemplar
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max()
-    return shifted - np.log(np.exp(shifted).sum())
+def action_logprobs(model, prompt: str, actions: Sequence[str]) -> dict[str, float]:
+    """Mean log-probability per token of each action (plus the ``" ->"`` that ends it).
 
-
-def _last_logits(llm) -> np.ndarray:
-    return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
-
-
-def action_logprobs(llama_wrapper, prompt: str, actions: Sequence[str]) -> dict[str, float]:
-    """Mean log-probability per token of each action (plus the ``" ->"`` that ends it)."""
-    llm = llama_wrapper.client
-    prompt_tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=False)
-    sequences = {a: llm.tokenize(f"{a} ->".encode("utf-8"), add_bos=False, special=False) for a in actions}
-    longest = max((len(t) for t in sequences.values()), default=0)
-    if len(prompt_tokens) + longest >= llm.n_ctx():
-        raise ValueError(f"prompt of {len(prompt_tokens)} tokens leaves no room to score actions (n_ctx {llm.n_ctx()})")
-    # Reuse whatever prefix of this prompt is already in the KV cache (e.g. the preamble).
-    cached = llm.input_ids[: llm.n_tokens]
-    common = 0
-    for have, want in zip(cached, prompt_tokens):
-        if have != want:
-            break
-        common += 1
-    llm.n_tokens = min(common, len(prompt_tokens) - 1)  # re-evaluate at least one token for fresh logits
-    llm.eval(prompt_tokens[llm.n_tokens :])
-    base = llm.n_tokens
-    totals: dict[str, float] = defaultdict(float)
-
-    def walk(depth: int, logprobs: np.ndarray, group: list[tuple[str, list[int]]]) -> None:
-        children: dict[int, list[tuple[str, list[int]]]] = defaultdict(list)
-        for action, tokens in group:
-            totals[action] += float(logprobs[tokens[depth]])
-            if depth + 1 < len(tokens):
-                children[tokens[depth]].append((action, tokens))
-        for token, subgroup in children.items():
-            llm.n_tokens = base + depth
-            llm.eval([token])
-            walk(depth + 1, _log_softmax(_last_logits(llm)), subgroup)
-
-    walk(0, _log_softmax(_last_logits(llm)), [(a, t) for a, t in sequences.items() if t])
-    llm.n_tokens = base
-    return {a: totals[a] / max(1, len(t)) for a, t in sequences.items()}
+    The embedded model scores all of them in one batched llama.cpp pass over the shared prompt
+    (:mod:`.batch_scoring`); raises ValueError when the prompt leaves no room to score.
+    """
+    return model.score_actions(prompt, actions, suffix=" ->")
 
 
 def advised_values(exemplars: Sequence[Exemplar]) -> tuple[dict[str, float], dict[str, str]]:
@@ -91,14 +52,14 @@ def advised_values(exemplars: Sequence[Exemplar]) -> tuple[dict[str, float], dic
 
 
 def rank_candidates(
-    llama_wrapper, prompt: str, valid_actions: Sequence[str], exemplars: Sequence[Exemplar], advice_weight: float
+    model, prompt: str, valid_actions: Sequence[str], exemplars: Sequence[Exemplar], advice_weight: float
 ) -> list[tuple[Candidate, str]]:
     """Valid actions best first, each with a diagnostic note (advice and log-probability).
 
     ``q`` is the ranking score ``advice + mean log p / weight``; the candidate's reason is the
     reason of the advice it follows (it is what memory keeps), not the diagnostic.
     """
-    logprobs = action_logprobs(llama_wrapper, prompt, valid_actions)
+    logprobs = action_logprobs(model, prompt, valid_actions)
     advice, reasons = advised_values(exemplars)
     weight = advice_weight if advice_weight > 0 else 1.0
     ranked = []
