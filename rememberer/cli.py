@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(ev, PAPER)
     ev.add_argument("--no-memory", dest="use_memory", action="store_false", help="baseline: no exemplars at all")
     mem = sub.add_parser("memory", help="inspect or export an experience memory")
-    mem.add_argument("action", choices=["stats", "show", "export"])
+    mem.add_argument("action", choices=["stats", "show", "export", "repair"],
+                     help="stats, show and export open the memory read-only; repair moves undecodable records to quarantine/")
     mem.add_argument("--task", default="textcraft")
     mem.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"))
     mem.add_argument("--webshop-data", default=None)
@@ -208,14 +209,18 @@ def _memory_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from rememberer.memory import ExperienceMemory
+    from rememberer.memory import ExperienceMemory, MemoryReader
     from rememberer.tasks import load_task_set
 
     tasks = load_task_set(args.task, **_task_options(args))
     if not os.path.isdir(args.memory_dir):
         raise FileNotFoundError(f"no memory at {args.memory_dir}")
-    memory = ExperienceMemory(args.memory_dir, namespace=tasks.name, observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
     console = Console()
+    if args.action == "repair":
+        memory = ExperienceMemory(args.memory_dir, namespace=tasks.name, observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
+        console.print_json(json.dumps(memory.repair()))
+        return 0
+    memory = MemoryReader(args.memory_dir, namespace=tasks.name)  # read-only: never writes a file
     if args.action == "stats":
         console.print_json(json.dumps({"path": str(memory.path), "namespace": memory.namespace, **memory.stats()}))
     elif args.action == "export":
@@ -233,6 +238,8 @@ def _memory_command(args: argparse.Namespace) -> int:
             shown += 1
             if shown >= args.limit:
                 break
+    if memory.skipped:
+        print(f"rememberer: warning: skipped {len(memory.skipped)} corrupt records; `rememberer memory repair` quarantines them", file=sys.stderr)
     return 0
 
 
