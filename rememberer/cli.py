@@ -56,6 +56,8 @@ def _add_common(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--runs-dir", default="runs", help="where run directories are created")
     o.add_argument("--run-name", default=None)
+    o.add_argument("--resume", metavar="RUN", default=None,
+                   help="continue the interrupted run RUN in --runs-dir with its saved settings (finished episodes are kept, never replayed)")
     o.add_argument("--save-prompts", action="store_true", help="keep full prompts in trajectories.jsonl")
 
 
@@ -128,10 +130,11 @@ def _run_protocol(args: argparse.Namespace) -> int:
     from rememberer.runner import Run
 
     console = Console(stderr=True)
-    settings = _settings(args)
+    resume = getattr(args, "resume", None)
+    settings = Run.saved_settings(args.runs_dir, resume, api_key=args.api_key) if resume else _settings(args)
     started = time.perf_counter()
     with console.status("loading model, memory and task set…"):
-        run = Run(settings)
+        run = Run(settings, resume=bool(resume))
     tasks = run.tasks
     do_train = args.command in ("run", "train")
     do_eval = args.command in ("run", "eval")
