@@ -197,7 +197,10 @@ class ExperienceMemory:
     ):
         if not 0.0 <= task_weight <= 1.0:
             raise ValueError(f"task_weight must be in [0, 1], got {task_weight}")
-        self.path = Path(path).expanduser().resolve() if path is not None else None
+        if url is None and client is None:
+            url = os.environ.get("REMEMBERER_MEMORY_URL") or None
+        # A memory on a Chroma server has no local directory (and no manifest: the server owns the files).
+        self.path = Path(path).expanduser().resolve() if path is not None and url is None else None
         self.namespace = namespace
         self.embedder: TextEmbedder = embedder or MiniLMEmbedder()
         self.observation_similarity = observation_similarity or exact_match
@@ -287,6 +290,10 @@ class ExperienceMemory:
     def _write_lock(self) -> Iterator[None]:
         """Serialise read-modify-write cycles across threads and processes."""
         with self._thread_lock:
+            if self.url is not None:
+                with self._server_lock():
+                    yield
+                return
             if self.path is None:
                 yield
                 return
@@ -296,6 +303,47 @@ class ExperienceMemory:
                     yield
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
+
+    server_lease_seconds = 60.0
+    """A server write lock older than this is taken over (its holder is presumed dead)."""
+
+    @contextlib.contextmanager
+    def _server_lock(self) -> Iterator[None]:
+        """Mutual exclusion across processes and hosts sharing one Chroma server.
+
+        Chroma's ``add`` inserts an id only if it is absent and the server applies writes in
+        one order, so "add the lock record with my token, read it back, is it mine?" is a
+        compare-and-set. The holder deletes it with ``where`` on its own token; a lock older
+        than :attr:`server_lease_seconds` is taken over the same way.
+        """
+        import random
+        import socket
+        import uuid
+
+        if not hasattr(self, "_locks"):
+            self._locks = self._client.get_or_create_collection(
+                "rememberer-locks", metadata={"hnsw:space": "l2"}, embedding_function=None
+            )
+        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        lock_id = f"write:{self.collection_name}"
+        delay = 0.005
+        deadline = time.monotonic() + 10 * self.server_lease_seconds
+        while True:
+            self._locks.add(ids=[lock_id], embeddings=[[0.0]], metadatas=[{"owner": token, "at": time.time()}])
+            held = self._locks.get(ids=[lock_id], include=["metadatas"])["metadatas"]
+            if held and held[0].get("owner") == token:
+                break
+            if held and time.time() - float(held[0].get("at", 0.0)) > self.server_lease_seconds:
+                self._locks.delete(ids=[lock_id], where={"owner": held[0]["owner"]})
+                continue
+            if time.monotonic() > deadline:
+                raise MemoryStoreError(f"memory server {self.url}: could not take the write lock of {self.namespace!r}")
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.2)
+        try:
+            yield
+        finally:
+            self._locks.delete(ids=[lock_id], where={"owner": token})
 
     def _after_write(self) -> None:
         """Record the committed state in the manifest (persistent stores; under the write lock)."""
