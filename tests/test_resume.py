@@ -152,3 +152,30 @@ def test_cli_resume_of_a_missing_run_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--task", "chain", "--resume", "nope", "--runs-dir", str(tmp_path)]) == 2
     assert "no run to resume" in capsys.readouterr().err
+
+
+class _SlowModel(AdviceFollowingModel):
+    """Answers after 100 ms, like a remote endpoint."""
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        time.sleep(0.1)
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+def test_concurrent_episodes_in_one_process_commit_each_once(tmp_path):
+    settings = _settings(tmp_path)
+    run = Run(settings, model=_SlowModel(default="move right"), memory=_memory(tmp_path))
+    goals = GOALS + ["corridor-6", "corridor-7"]
+    started = time.perf_counter()
+    run.evaluate(goals, phase="sequential")
+    sequential = time.perf_counter() - started
+    started = time.perf_counter()
+    run.evaluate(goals, concurrency=5)
+    parallel = time.perf_counter() - started
+    lines = [json.loads(line) for line in (tmp_path / "runs" / "r" / "episodes.jsonl").read_text().splitlines()]
+    assert sorted(e["goal_id"] for e in lines if e["phase"] == "eval") == sorted(goals)
+    assert all(e["success"] for e in lines)
+    assert parallel < 0.75 * sequential, (parallel, sequential)  # episodes overlapped
+    run.train(GOALS, 1, concurrency=3)
+    trained = [r for r in run.results if r.phase == "train"]
+    assert sum(r.visits for r in run.memory.records()) == sum(r.steps for r in trained)
