@@ -22,8 +22,9 @@ recently updated records that are not pinned are evicted first (ties: fewer visi
 Annotated initial records are pinned and never evicted. (The original silently dropped every
 new key once full, which freezes learning.) Eviction pages through the unpinned records (never
 one query over all of them: Chroma fails with "too many SQL variables" above ~32k) and frees
-``evict_slack`` of the capacity at once, so the scan runs once per that many new records and
-the cost per write does not grow with fullness.
+``evict_slack`` of the capacity (at least 64 records, at most a quarter) at once, so the scan
+runs once per that many new records and its cost, spread over those writes, does not grow with
+fullness.
 
 Integrity (see the README's "Reliability"): every write path (``apply_episode``, ``upsert``,
 ``import_pool``) validates each record first (finite numbers, visits ≥ 0, the size caps of
@@ -345,7 +346,7 @@ class ExperienceMemory:
         finally:
             self._locks.delete(ids=[lock_id], where={"owner": token})
 
-    def _after_write(self) -> None:
+    def _after_write(self, records: int | None = None) -> None:
         """Record the committed state in the manifest (persistent stores; under the write lock)."""
         if self.path is None:
             return
@@ -354,7 +355,7 @@ class ExperienceMemory:
             self.collection_name,
             {
                 "namespace": self.namespace,
-                "records": len(self),
+                "records": len(self) if records is None else records,
                 "schema": SCHEMA_VERSION,
                 "embedding_model": self.embedder.model_id,
             },
@@ -486,13 +487,13 @@ class ExperienceMemory:
             "pinned": record.pinned,
         }
 
-    def _evict_for(self, incoming_new: int) -> int:
-        overflow = len(self) + incoming_new - self.max_records
+    def _evict_for(self, incoming_new: int, total: int) -> int:
+        overflow = total + incoming_new - self.max_records
         if overflow <= 0:
             return 0
         # Free a slack fraction at once: the paged scan below then runs once per that many
         # new records, so the cost per write does not grow with fullness.
-        want = overflow + int(self.max_records * self.evict_slack)
+        want = overflow + min(max(int(self.max_records * self.evict_slack), 64), self.max_records // 4)
         oldest: list[tuple[float, int, str]] = []  # max-heap (negated) of the `want` oldest
         for ids, metas in self._pages(2000, where={"pinned": False}):
             for rid, meta in zip(ids, metas):
@@ -526,14 +527,15 @@ class ExperienceMemory:
         if new_keys is None:
             existing = set(self._collection.get(ids=ids, include=[])["ids"])
             new_keys = sum(1 for rid in ids if rid not in existing)
-        evicted = self._evict_for(new_keys)
+        total = len(self)  # one count per write (it costs ~10 ms at 100k records)
+        evicted = self._evict_for(new_keys, total)
         self._collection.upsert(
             ids=ids,
             embeddings=[self.embed_task(r.task) for r in records],
             documents=[r.task for r in records],
             metadatas=[self._metadata(r) for r in records],
         )
-        self._after_write()
+        self._after_write(total - evicted + new_keys)
         return evicted
 
     def apply_episode(self, episode: Episode, config: RLEMConfig) -> UpdateReport:
