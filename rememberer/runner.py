@@ -38,6 +38,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from rememberer.graph import AgentContext, builder, recursion_limit
@@ -158,7 +159,11 @@ class Run:
         # can drop the last checkpoints, which then replay); a full fsync per graph step cost ~10 ms.
         self._checkpoints.execute("PRAGMA journal_mode=WAL")
         self._checkpoints.execute("PRAGMA synchronous=NORMAL")
-        self.checkpointer = SqliteSaver(self._checkpoints)
+        # The state's typed records are allowed explicitly (nothing else is unpacked; no pickle).
+        serde = JsonPlusSerializer(allowed_msgpack_modules=[
+            ("rememberer.graph.state", name) for name in ("Candidate", "Exemplar", "StepRecord")
+        ])
+        self.checkpointer = SqliteSaver(self._checkpoints, serde=serde)
         self.app = builder.compile(checkpointer=self.checkpointer)
         self.results: list[EpisodeResult] = []
         self._finished: dict[tuple[str, int, str], EpisodeResult] = {}
