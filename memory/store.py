@@ -59,7 +59,7 @@ from pydantic import ValidationError
 
 from . import manifest
 from .embeddings import MiniLMEmbedder, TextEmbedder
-from .manifest import CorruptMemoryError, MemoryStoreError
+from .manifest import MemoryStoreError
 from .records import (
     SCHEMA_VERSION,
     CorruptRecordError,
@@ -71,7 +71,7 @@ from .records import (
     describe_validation_error,
     record_id,
 )
-from .rlem import Episode, RLEMConfig, Transition, UpdatePlan, plan_episode_update
+from .rlem import Episode, RLEMConfig, UpdatePlan, plan_episode_update
 from .similarity import ObservationSimilarity, combine, cosine_from_distance, exact_match
 
 POOL_FORMAT = "rememberer-pool/1"
@@ -163,7 +163,8 @@ def clean_episode(episode: Episode) -> Episode:
                 f"refused to write episode {episode.episode_id}: step {t} reward = {tr.reward!r} is not a finite number"
             )
         transitions.append(
-            Transition(
+            dataclasses.replace(
+                tr,
                 task=clean_text(tr.task),
                 observation=clean_text(tr.observation),
                 action=clean_text(tr.action),

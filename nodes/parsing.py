@@ -21,6 +21,7 @@ import math
 from collections.abc import Sequence
 
 from rememberer.graph.state import Candidate
+from rememberer.memory.records import clean_text
 
 MAX_ANSWER_CHARS = 65_536
 """Characters of a model answer that are parsed at all (the rest is ignored)."""
@@ -35,15 +36,6 @@ _BULLETS = ("- ", "* ", "-\t", "*\t")
 
 class ParseError(ValueError):
     pass
-
-
-def clean_text(text: str) -> str:
-    """``text`` with lone surrogates replaced by U+FFFD (they cannot be encoded as UTF-8)."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def matches_valid(action: str, valid_actions: Sequence[str] | None) -> str | None:
@@ -144,7 +136,7 @@ def parse_candidates(text: str, valid_actions: Sequence[str] | None = None) -> l
     """All usable lines, best first. Raises :class:`ParseError` when there is none."""
     found: list[Candidate] = []
     invalid: list[str] = []
-    for number, line in enumerate(clean_text(text[:MAX_ANSWER_CHARS]).splitlines()):
+    for line in clean_text(text[:MAX_ANSWER_CHARS]).splitlines():
         if _marker_rest(line, "discouraged") is not None:
             break
         rest = _marker_rest(line, "encouraged")
