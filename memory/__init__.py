@@ -6,13 +6,16 @@
 """
 
 from .embeddings import EmbeddingUnavailableError, HashingEmbedder, LangChainEmbeddings, MiniLMEmbedder, TextEmbedder
-from .records import ActionValue, CorruptRecordError, ExperienceRecord, Provenance, record_id
+from .manifest import CorruptMemoryError
+from .reader import MemoryReader
+from .records import ActionValue, CorruptRecordError, ExperienceRecord, InvalidRecordError, Provenance, record_id
 from .rlem import Episode, InMemoryTable, RLEMConfig, Transition, UpdatePlan, discounted_returns, n_step_target, plan_episode_update
 from .similarity import combine, exact_match, lcs_ratio, line_jaccard, token_jaccard
 from .store import ExperienceMemory, IncompatibleMemoryError, MemoryStoreError, ScoredRecord, UpdateReport
 
 __all__ = [
     "ActionValue",
+    "CorruptMemoryError",
     "CorruptRecordError",
     "Episode",
     "EmbeddingUnavailableError",
@@ -20,6 +23,8 @@ __all__ = [
     "ExperienceRecord",
     "HashingEmbedder",
     "InMemoryTable",
+    "InvalidRecordError",
+    "MemoryReader",
     "IncompatibleMemoryError",
     "LangChainEmbeddings",
     "MemoryStoreError",

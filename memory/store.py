@@ -20,7 +20,19 @@ Capacity: at most ``max_actions`` actions per record (see :func:`rlem.prune_acti
 ``max_records`` records per memory. When a write would exceed ``max_records``, the least
 recently updated records that are not pinned are evicted first (ties: fewer visits first).
 Annotated initial records are pinned and never evicted. (The original silently dropped every
-new key once full, which freezes learning.)
+new key once full, which freezes learning.) Eviction pages through the unpinned records (never
+one query over all of them: Chroma fails with "too many SQL variables" above ~32k) and frees
+``evict_slack`` of the capacity (at least 64 records, at most a quarter) at once, so the scan
+runs once per that many new records and its cost, spread over those writes, does not grow with
+fullness.
+
+Integrity (see the README's "Reliability"): every write path (``apply_episode``, ``upsert``,
+``import_pool``) validates each record first (finite numbers, visits ≥ 0, the size caps of
+:mod:`records`) and refuses the whole write with one error naming the value; lone surrogates
+are replaced by U+FFFD. A manifest beside Chroma's files (:mod:`manifest`) makes an emptied or
+truncated store an error instead of a new empty memory. Reads skip a record that cannot be
+decoded and report it in :attr:`ExperienceMemory.skipped`; :meth:`ExperienceMemory.repair`
+moves such records to a quarantine file.
 """
 
 from __future__ import annotations
@@ -32,21 +44,39 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hashlib
+import heapq
+import math
+import os
+import sys
+
+from pydantic import ValidationError
+
+from . import manifest
 from .embeddings import MiniLMEmbedder, TextEmbedder
-from .records import SCHEMA_VERSION, CorruptRecordError, ExperienceRecord, Provenance, record_id
+from .manifest import MemoryStoreError
+from .records import (
+    SCHEMA_VERSION,
+    CorruptRecordError,
+    ExperienceRecord,
+    InvalidRecordError,
+    Provenance,
+    cap_reason,
+    clean_text,
+    describe_validation_error,
+    record_id,
+)
 from .rlem import Episode, RLEMConfig, UpdatePlan, plan_episode_update
 from .similarity import ObservationSimilarity, combine, cosine_from_distance, exact_match
 
 POOL_FORMAT = "rememberer-pool/1"
 
 
-class MemoryStoreError(RuntimeError):
-    """The memory directory cannot be opened or used (corrupt, incompatible, unwritable)."""
 
 
 class IncompatibleMemoryError(MemoryStoreError):
@@ -72,10 +102,81 @@ class UpdateReport:
     bootstraps: dict[str, int] = field(default_factory=dict)
 
 
-def _collection_name(namespace: str) -> str:
-    # Chroma wants 3–512 chars of [a-zA-Z0-9._-], alphanumeric at both ends.
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in namespace).strip("-._")
-    return f"rememberer-{safe or 'default'}"
+def collection_name(namespace: str) -> str:
+    """The Chroma collection of a namespace. Chroma wants 3–512 characters of [a-zA-Z0-9._-];
+    a namespace that had to be changed to fit gets a hash suffix, so ``my task`` and
+    ``my-task`` never share a collection."""
+    safe = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "._-" else "-" for ch in namespace).strip("-._")
+    if safe == namespace and 0 < len(safe) <= 200:
+        return f"rememberer-{safe}"
+    digest = hashlib.sha256(namespace.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"rememberer-{safe[:200].strip('-._') or 'ns'}-{digest}"
+
+
+_collection_name = collection_name  # the old private name
+
+
+def record_stats(records: Iterable[ExperienceRecord]) -> dict[str, Any]:
+    count = pinned = actions = positive = visits = 0
+    for r in records:
+        count += 1
+        pinned += r.pinned
+        actions += len(r.actions)
+        positive += r.max_q > 0
+        visits += r.visits
+    return {
+        "records": count,
+        "pinned": pinned,
+        "actions": actions,
+        "mean_actions_per_record": (actions / count) if count else 0.0,
+        "positive_q_records": positive,
+        "visits": visits,
+    }
+
+
+def write_export(
+    path: str | Path, namespace: str, embedding_model: str | None, records: Iterable[ExperienceRecord], skipped: dict[str, str]
+) -> int:
+    """Write records to a JSON file atomically (temporary file, then rename)."""
+    target = Path(path)
+    dumped = [r.model_dump() for r in records]
+    payload = {
+        "format": "rememberer-memory/1",
+        "namespace": namespace,
+        "embedding_model": embedding_model,
+        "records": dumped,
+        "skipped_corrupt": sorted(skipped),
+    }
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(target)
+    return len(dumped)
+
+
+def clean_episode(episode: Episode) -> Episode:
+    """The episode with strings cleaned (lone surrogates → U+FFFD), reasons capped, and every
+    reward checked finite. Raises :class:`InvalidRecordError` naming the step otherwise."""
+    transitions = []
+    for t, tr in enumerate(episode.transitions):
+        if not isinstance(tr.reward, (int, float)) or not math.isfinite(tr.reward):
+            raise InvalidRecordError(
+                f"refused to write episode {episode.episode_id}: step {t} reward = {tr.reward!r} is not a finite number"
+            )
+        transitions.append(
+            dataclasses.replace(
+                tr,
+                task=clean_text(tr.task),
+                observation=clean_text(tr.observation),
+                action=clean_text(tr.action),
+                reward=float(tr.reward),
+                reason=cap_reason(tr.reason),
+                action_history=tuple(clean_text(a) for a in tr.action_history),
+                valid_actions=tuple(clean_text(a) for a in tr.valid_actions),
+            )
+        )
+    return dataclasses.replace(
+        episode, transitions=tuple(transitions), final_observation=clean_text(episode.final_observation)
+    )
 
 
 class ExperienceMemory:
@@ -93,10 +194,15 @@ class ExperienceMemory:
         max_actions: int = 20,
         candidate_pool: int = 64,
         client: Any = None,
+        url: str | None = None,
+        evict_slack: float = 0.01,
     ):
         if not 0.0 <= task_weight <= 1.0:
             raise ValueError(f"task_weight must be in [0, 1], got {task_weight}")
-        self.path = Path(path).expanduser().resolve() if path is not None else None
+        if url is None and client is None:
+            url = os.environ.get("REMEMBERER_MEMORY_URL") or None
+        # A memory on a Chroma server has no local directory (and no manifest: the server owns the files).
+        self.path = Path(path).expanduser().resolve() if path is not None and url is None else None
         self.namespace = namespace
         self.embedder: TextEmbedder = embedder or MiniLMEmbedder()
         self.observation_similarity = observation_similarity or exact_match
@@ -104,6 +210,10 @@ class ExperienceMemory:
         self.max_records = max_records
         self.max_actions = max_actions
         self.candidate_pool = candidate_pool
+        self.evict_slack = evict_slack
+        self.url = url
+        self.skipped: dict[str, str] = {}
+        """Records a read skipped because they cannot be decoded: id → error (see :meth:`repair`)."""
         self._thread_lock = threading.RLock()
         self._embedding_cache: OrderedDict[str, list[float]] = OrderedDict()
         self._client = client if client is not None else self._open_client()
@@ -115,10 +225,14 @@ class ExperienceMemory:
         from chromadb.config import Settings
 
         settings = Settings(anonymized_telemetry=False, allow_reset=False)
+        if self.url is not None:
+            return _http_client(self.url, settings)
         if self.path is None:
             return chromadb.EphemeralClient(settings=settings)
         if self.path.exists() and not self.path.is_dir():
             raise MemoryStoreError(f"memory path {self.path} exists and is not a directory")
+        if self.path.is_dir():
+            manifest.check_files(self.path)
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(path=str(self.path), settings=settings)
@@ -130,7 +244,8 @@ class ExperienceMemory:
             ) from None
 
     def _open_collection(self) -> Any:
-        name = _collection_name(self.namespace)
+        name = collection_name(self.namespace)
+        self.collection_name = name
         wanted = {
             "hnsw:space": "cosine",
             "rememberer_schema": SCHEMA_VERSION,
@@ -139,10 +254,24 @@ class ExperienceMemory:
             "namespace": self.namespace,
         }
         try:
-            collection = self._client.get_or_create_collection(name, metadata=wanted, embedding_function=None)
+            try:
+                collection = self._client.get_collection(name, embedding_function=None)
+                present = True
+            except Exception:  # NotFoundError (embedded) / ValueError or HTTP errors (server)
+                collection, present = None, False
+            if self.path is not None:
+                manifest.check_collection(self.path, name, present, collection.count() if present else 0)
+            if collection is None:
+                collection = self._client.get_or_create_collection(name, metadata=wanted, embedding_function=None)
+        except MemoryStoreError:
+            raise
         except Exception as exc:
-            raise MemoryStoreError(f"cannot open collection {name!r} in {self.path}: {exc}") from None
+            raise MemoryStoreError(f"cannot open collection {name!r} in {self.path or self.url}: {exc}") from None
         meta = collection.metadata or {}
+        if meta.get("namespace", self.namespace) != self.namespace:
+            raise MemoryStoreError(
+                f"collection {name!r} belongs to namespace {meta.get('namespace')!r}, not {self.namespace!r}"
+            )
         if meta.get("embedding_model") != self.embedder.model_id or int(meta.get("embedding_dim", -1)) != int(
             self.embedder.dimension
         ):
@@ -163,6 +292,10 @@ class ExperienceMemory:
     def _write_lock(self) -> Iterator[None]:
         """Serialise read-modify-write cycles across threads and processes."""
         with self._thread_lock:
+            if self.url is not None:
+                with self._server_lock():
+                    yield
+                return
             if self.path is None:
                 yield
                 return
@@ -172,6 +305,62 @@ class ExperienceMemory:
                     yield
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
+
+    server_lease_seconds = 60.0
+    """A server write lock older than this is taken over (its holder is presumed dead)."""
+
+    @contextlib.contextmanager
+    def _server_lock(self) -> Iterator[None]:
+        """Mutual exclusion across processes and hosts sharing one Chroma server.
+
+        Chroma's ``add`` inserts an id only if it is absent and the server applies writes in
+        one order, so "add the lock record with my token, read it back, is it mine?" is a
+        compare-and-set. The holder deletes it with ``where`` on its own token; a lock older
+        than :attr:`server_lease_seconds` is taken over the same way.
+        """
+        import random
+        import socket
+        import uuid
+
+        if not hasattr(self, "_locks"):
+            self._locks = self._client.get_or_create_collection(
+                "rememberer-locks", metadata={"hnsw:space": "l2"}, embedding_function=None
+            )
+        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        lock_id = f"write:{self.collection_name}"
+        delay = 0.005
+        deadline = time.monotonic() + 10 * self.server_lease_seconds
+        while True:
+            self._locks.add(ids=[lock_id], embeddings=[[0.0]], metadatas=[{"owner": token, "at": time.time()}])
+            held = self._locks.get(ids=[lock_id], include=["metadatas"])["metadatas"]
+            if held and held[0].get("owner") == token:
+                break
+            if held and time.time() - float(held[0].get("at", 0.0)) > self.server_lease_seconds:
+                self._locks.delete(ids=[lock_id], where={"owner": held[0]["owner"]})
+                continue
+            if time.monotonic() > deadline:
+                raise MemoryStoreError(f"memory server {self.url}: could not take the write lock of {self.namespace!r}")
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.2)
+        try:
+            yield
+        finally:
+            self._locks.delete(ids=[lock_id], where={"owner": token})
+
+    def _after_write(self, records: int | None = None) -> None:
+        """Record the committed state in the manifest (persistent stores; under the write lock)."""
+        if self.path is None:
+            return
+        manifest.write_manifest(
+            self.path,
+            self.collection_name,
+            {
+                "namespace": self.namespace,
+                "records": len(self) if records is None else records,
+                "schema": SCHEMA_VERSION,
+                "embedding_model": self.embedder.model_id,
+            },
+        )
 
     # ------------------------------------------------------------------ embeddings
     def embed_task(self, task: str) -> list[float]:
@@ -185,6 +374,9 @@ class ExperienceMemory:
             self._embedding_cache.move_to_end(task)
         return cached
 
+    same_task_limit = 1000
+    """Records of the same task fetched as retrieval candidates (the exact state is always added)."""
+
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
         return int(self._collection.count())
@@ -197,23 +389,46 @@ class ExperienceMemory:
     def get(self, task: str, observation: str) -> ExperienceRecord | None:
         return self.get_many([(task, observation)]).get(record_id(task, observation))
 
+    def _decode_or_skip(self, rid: str, metadata: dict[str, Any] | None) -> ExperienceRecord | None:
+        try:
+            return self._decode(rid, metadata)
+        except CorruptRecordError as exc:
+            if rid not in self.skipped:
+                print(f"rememberer: warning: skipping {exc} (run `rememberer memory repair`)", file=sys.stderr)
+            self.skipped[rid] = str(exc)
+            return None
+
     def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[str, ExperienceRecord]:
+        """Exact lookups. A corrupt record here is an error (a write must not silently
+        replace it); :meth:`repair` quarantines it."""
         ids = sorted({record_id(t, o) for t, o in keys})
         if not ids:
             return {}
         found = self._collection.get(ids=ids, include=["metadatas"])
-        return {rid: self._decode(rid, meta) for rid, meta in zip(found["ids"], found["metadatas"])}
+        out = {}
+        for rid, meta in zip(found["ids"], found["metadatas"]):
+            try:
+                out[rid] = self._decode(rid, meta)
+            except CorruptRecordError as exc:
+                raise CorruptRecordError(f"{exc}; run `rememberer memory repair` to quarantine it") from None
+        return out
 
-    def records(self, batch: int = 500) -> Iterator[ExperienceRecord]:
-        """Every record, in storage order."""
+    def _pages(self, batch: int = 500, **where: Any) -> Iterator[tuple[list[str], list[dict[str, Any]]]]:
         offset = 0
         while True:
-            page = self._collection.get(include=["metadatas"], limit=batch, offset=offset)
+            page = self._collection.get(include=["metadatas"], limit=batch, offset=offset, **where)
             if not page["ids"]:
                 return
-            for rid, meta in zip(page["ids"], page["metadatas"]):
-                yield self._decode(rid, meta)
+            yield page["ids"], page["metadatas"]
             offset += len(page["ids"])
+
+    def records(self, batch: int = 500) -> Iterator[ExperienceRecord]:
+        """Every decodable record, in storage order (corrupt ones land in :attr:`skipped`)."""
+        for ids, metas in self._pages(batch):
+            for rid, meta in zip(ids, metas):
+                record = self._decode_or_skip(rid, meta)
+                if record is not None:
+                    yield record
 
     def retrieve(self, task: str, observation: str, k: int = 8) -> list[ScoredRecord]:
         """The ``k`` records most similar to the key, best first.
@@ -235,12 +450,20 @@ class ExperienceMemory:
         candidates: dict[str, tuple[float, dict[str, Any]]] = {}
         for rid, meta, dist in zip(hits["ids"][0], hits["metadatas"][0], hits["distances"][0]):
             candidates[rid] = (cosine_from_distance(dist), meta)
-        same_task = self._collection.get(where={"task": task}, include=["metadatas"], limit=1000)
+        same_task = self._collection.get(where={"task": task}, include=["metadatas"], limit=self.same_task_limit)
         for rid, meta in zip(same_task["ids"], same_task["metadatas"]):
             candidates[rid] = (1.0, meta)
+        # The exact stored state is always a candidate, however many states the task has.
+        exact_id = record_id(task, observation)
+        if exact_id not in candidates:
+            exact = self._collection.get(ids=[exact_id], include=["metadatas"])
+            for rid, meta in zip(exact["ids"], exact["metadatas"]):
+                candidates[rid] = (1.0, meta)
         scored = []
         for rid, (task_sim, meta) in candidates.items():
-            record = self._decode(rid, meta)
+            record = self._decode_or_skip(rid, meta)
+            if record is None:
+                continue
             obs_sim = float(self.observation_similarity(observation, record.observation))
             task_sim = max(0.0, min(1.0, task_sim))
             score = combine(task_sim, obs_sim, self.task_weight)
@@ -265,22 +488,29 @@ class ExperienceMemory:
             "pinned": record.pinned,
         }
 
-    def _evict_for(self, incoming_new: int) -> int:
-        overflow = len(self) + incoming_new - self.max_records
+    def _evict_for(self, incoming_new: int, total: int) -> int:
+        overflow = total + incoming_new - self.max_records
         if overflow <= 0:
             return 0
-        page = self._collection.get(where={"pinned": False}, include=["metadatas"])
-        order = sorted(
-            zip(page["ids"], page["metadatas"]),
-            key=lambda item: (float(item[1].get("updated_at", 0.0)), int(item[1].get("visits", 0))),
-        )
-        victims = [rid for rid, _ in order[:overflow]]
+        # Free a slack fraction at once: the paged scan below then runs once per that many
+        # new records, so the cost per write does not grow with fullness.
+        want = overflow + min(max(int(self.max_records * self.evict_slack), 64), self.max_records // 4)
+        oldest: list[tuple[float, int, str]] = []  # max-heap (negated) of the `want` oldest
+        for ids, metas in self._pages(2000, where={"pinned": False}):
+            for rid, meta in zip(ids, metas):
+                key = (-float(meta.get("updated_at", 0.0) or 0.0), -int(meta.get("visits", 0) or 0), rid)
+                if len(oldest) < want:
+                    heapq.heappush(oldest, key)
+                elif key > oldest[0]:
+                    heapq.heapreplace(oldest, key)
+        victims = [rid for _, _, rid in oldest]
         if len(victims) < overflow:
             raise MemoryStoreError(
                 f"memory {self.path}:{self.namespace} is full of pinned records "
-                f"(max_records={self.max_records}); raise --max-records"
+                f"(max_records={self.max_records}); open it with a larger max_records"
             )
-        self._collection.delete(ids=victims)
+        for start in range(0, len(victims), 2000):
+            self._collection.delete(ids=victims[start:start + 2000])
         return len(victims)
 
     def upsert(self, records: Sequence[ExperienceRecord]) -> int:
@@ -291,25 +521,29 @@ class ExperienceMemory:
             return self._upsert_locked(records)
 
     def _upsert_locked(self, records: Sequence[ExperienceRecord], new_keys: int | None = None) -> int:
+        records = [r.validated() for r in records]  # all or nothing: refused before any write
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
             raise ValueError("upsert got two records with the same key")
         if new_keys is None:
             existing = set(self._collection.get(ids=ids, include=[])["ids"])
             new_keys = sum(1 for rid in ids if rid not in existing)
-        evicted = self._evict_for(new_keys)
+        total = len(self)  # one count per write (it costs ~10 ms at 100k records)
+        evicted = self._evict_for(new_keys, total)
         self._collection.upsert(
             ids=ids,
             embeddings=[self.embed_task(r.task) for r in records],
             documents=[r.task for r in records],
             metadatas=[self._metadata(r) for r in records],
         )
+        self._after_write(total - evicted + new_keys)
         return evicted
 
     def apply_episode(self, episode: Episode, config: RLEMConfig) -> UpdateReport:
         """Run the RLEM backup for one episode and write it atomically (idempotent)."""
         if config.max_actions != self.max_actions:
             config = dataclasses.replace(config, max_actions=self.max_actions)
+        episode = clean_episode(episode)
         with self._write_lock():
             plan: UpdatePlan = plan_episode_update(episode, self, config)
             evicted = self._upsert_locked(plan.records, new_keys=plan.created) if plan.records else 0
@@ -329,7 +563,38 @@ class ExperienceMemory:
             present = bool(self._collection.get(ids=[rid], include=[])["ids"])
             if present:
                 self._collection.delete(ids=[rid])
+                self._after_write()
         return present
+
+    def repair(self, quarantine_dir: str | Path | None = None) -> dict[str, Any]:
+        """Move every record that cannot be decoded (or fails validation) out of the store.
+
+        Each one is appended, raw, to ``quarantine/<time>.jsonl`` in the memory directory (or
+        ``quarantine_dir``) before it is deleted, so nothing is lost. Returns what was moved.
+        """
+        with self._write_lock():
+            bad: list[tuple[str, dict[str, Any] | None, str]] = []
+            for ids, metas in self._pages(500):
+                for rid, meta in zip(ids, metas):
+                    try:
+                        self._decode(rid, meta).validated(where=f"record {rid}")
+                    except (CorruptRecordError, InvalidRecordError) as exc:
+                        bad.append((rid, meta, str(exc)))
+            target = None
+            if bad:
+                folder = Path(quarantine_dir) if quarantine_dir else (self.path or Path.cwd()) / "quarantine"
+                folder.mkdir(parents=True, exist_ok=True)
+                target = folder / f"{self.collection_name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
+                with open(target, "a", encoding="utf-8") as handle:
+                    for rid, meta, error in bad:
+                        handle.write(json.dumps({"id": rid, "error": error, "metadata": meta}, ensure_ascii=False, default=str) + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                self._collection.delete(ids=[rid for rid, _, _ in bad])
+                self._after_write()
+            for rid, _, _ in bad:
+                self.skipped.pop(rid, None)
+        return {"quarantined": len(bad), "file": str(target) if target else None, "ids": [rid for rid, _, _ in bad]}
 
     # ------------------------------------------------------------------ pools, export
     def import_pool(self, path: str | Path, *, source: str = "annotated") -> int:
@@ -361,8 +626,13 @@ class ExperienceMemory:
                     ],
                     provenance=Provenance(source=source, created_at=now, updated_at=now, run_ids=[f"pool:{Path(path).name}"]),
                 )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise MemoryStoreError(f"pool {path}: record {i} is malformed: {exc}") from None
+                record = record.validated(where=f"pool {path}: record {i}")
+            except ValidationError as exc:
+                raise InvalidRecordError("refused to import " + describe_validation_error(exc, f"pool {path}: record {i}")) from None
+            except InvalidRecordError as exc:
+                raise InvalidRecordError(f"refused to import: {exc}".replace("refused to write ", "")) from None
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                raise InvalidRecordError(f"refused to import pool {path}: record {i} is malformed: {type(exc).__name__}: {str(exc)[:200]}") from None
             records.append(record)
         with self._write_lock():
             present = self.get_many([r.key for r in records])
@@ -374,30 +644,10 @@ class ExperienceMemory:
 
     def export(self, path: str | Path) -> int:
         """Write every record (with statistics and provenance) to a JSON file atomically."""
-        target = Path(path)
-        records = [r.model_dump() for r in self.records()]
-        payload = {
-            "format": "rememberer-memory/1",
-            "namespace": self.namespace,
-            "embedding_model": self.embedder.model_id,
-            "records": records,
-        }
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
-        tmp.replace(target)
-        return len(records)
+        return write_export(path, self.namespace, self.embedder.model_id, self.records(), self.skipped)
 
     def stats(self) -> dict[str, Any]:
-        records = list(self.records())
-        n_actions = [len(r.actions) for r in records]
-        return {
-            "records": len(records),
-            "pinned": sum(r.pinned for r in records),
-            "actions": sum(n_actions),
-            "mean_actions_per_record": (sum(n_actions) / len(records)) if records else 0.0,
-            "positive_q_records": sum(1 for r in records if r.max_q > 0),
-            "visits": sum(r.visits for r in records),
-        }
+        return {**record_stats(self.records()), "skipped_corrupt": len(self.skipped)}
 
 
 def _read_pool(path: str | Path) -> dict[str, Any]:
@@ -410,3 +660,22 @@ def _read_pool(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != POOL_FORMAT or not isinstance(data.get("records"), list):
         raise MemoryStoreError(f"experience pool {path} is not in the {POOL_FORMAT!r} format")
     return data
+
+
+def _http_client(url: str, settings: Any) -> Any:
+    """A Chroma HttpClient for ``http://host:port`` (a ``chroma run`` server)."""
+    import chromadb
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise MemoryStoreError(f"memory URL {url!r} is not http://HOST:PORT")
+    try:
+        client = chromadb.HttpClient(
+            host=parsed.hostname, port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https", settings=settings,
+        )
+        client.heartbeat()
+    except Exception as exc:
+        raise MemoryStoreError(f"cannot reach the memory server at {url}: {type(exc).__name__}: {exc}") from None
+    return client

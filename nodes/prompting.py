@@ -2,6 +2,14 @@
 
 Templates use :class:`string.Template` with ``substitute``: a missing variable fails loudly
 instead of leaving a hole in the prompt.
+
+Untrusted text (the task, its context, observations, option values, actions, reasons: all of
+it comes from environments, pools or the model) can never reach column 0 of a prompt, where
+the structural markers live (``Example N:``, ``Encouraged:``, ``Discouraged:``, ``Now the new
+input:``): multi-line fields are indented by two spaces on every line (any Unicode line break
+counts), and one-line fields (actions, option values, history entries, reasons) have their
+line breaks folded into spaces. Observations are cut to :data:`OBSERVATION_BUDGET` characters
+and reasons to :data:`REASON_BUDGET`, with the cut marked.
 """
 
 from __future__ import annotations
@@ -26,8 +34,38 @@ def advice_reasons() -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
-def _indent(text: str) -> str:
-    return "\n".join(f"  {line}" for line in (text.splitlines() or [""]))
+OBSERVATION_BUDGET = 6_000
+"""Characters of an observation shown in a prompt (the rest is cut, and the cut marked)."""
+CONTEXT_BUDGET = 6_000
+"""Characters of a task's context shown in a prompt."""
+TASK_BUDGET = 2_000
+"""Characters of a task text shown in a prompt."""
+REASON_BUDGET = 200
+"""Characters of an advice reason shown in a prompt."""
+ACTION_BUDGET = 300
+"""Characters of one action or option value shown in a prompt."""
+
+
+def truncate(text: str, budget: int) -> str:
+    """``text`` cut to ``budget`` characters, the cut marked with how much was dropped."""
+    if len(text) <= budget:
+        return text
+    return f"{text[:budget]} [… {len(text) - budget} characters cut]"
+
+
+def one_line(text: str, budget: int = ACTION_BUDGET) -> str:
+    """A field that must stay on one line: line breaks become spaces, length is capped."""
+    return truncate(" ".join(text.splitlines()), budget) if text else ""
+
+
+def _indent(text: str, prefix: str = "  ") -> str:
+    return "\n".join(f"{prefix}{line}" for line in (text.splitlines() or [""]))
+
+
+def _hanging(text: str) -> str:
+    """First line as is (after a label), continuation lines indented: no line at column 0."""
+    lines = text.splitlines() or [""]
+    return "\n".join([lines[0], *(f"  {line}" for line in lines[1:])])
 
 
 def render_input_block(
@@ -42,23 +80,24 @@ def render_input_block(
 ) -> str:
     """The YAML-like input block of the original prompts, for the new input and exemplars."""
     recent = list(history)[-history_length:] if history_length else []
-    observed = observation if not feedback else f"{feedback}\n{observation}"
+    observation = truncate(observation, OBSERVATION_BUDGET)
+    observed = observation if not feedback else f"{truncate(feedback, REASON_BUDGET)}\n{observation}"
     actions_block = ""
     if valid_actions:
-        actions_block = "Available Actions:\n" + "\n".join(f"- {a}" for a in valid_actions) + "\n"
+        actions_block = "Available Actions:\n" + "\n".join(f"- {one_line(a)}" for a in valid_actions) + "\n"
     return template("input_block").substitute(
-        task=task,
-        context=f"{context.rstrip()}\n" if context else "",
+        task=_hanging(truncate(task, TASK_BUDGET)),
+        context=f"{_indent(truncate(context.rstrip(), CONTEXT_BUDGET))}\n" if context else "",
         history_length=history_length,
-        history="\n".join(f"- {a}" for a in recent) if recent else "- (none)",
+        history="\n".join(f"- {one_line(a)}" for a in recent) if recent else "- (none)",
         observation=_indent(observed),
         valid_actions=actions_block,
     ).rstrip()
 
 
 def render_advice_line(candidate: Candidate) -> str:
-    line = f"{candidate.action} -> {candidate.q:.1f}"
-    return f"{line} {candidate.reason}" if candidate.reason else line
+    line = f"{one_line(candidate.action)} -> {candidate.q:.1f}"
+    return f"{line} {one_line(candidate.reason, REASON_BUDGET)}" if candidate.reason else line
 
 
 def render_exemplar(number: int, input_block: str, encouraged: Sequence[Candidate], discouraged: Sequence[Candidate]) -> str:

@@ -56,6 +56,8 @@ def _add_common(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--runs-dir", default="runs", help="where run directories are created")
     o.add_argument("--run-name", default=None)
+    o.add_argument("--resume", metavar="RUN", default=None,
+                   help="continue the interrupted run RUN in --runs-dir with its saved settings (finished episodes are kept, never replayed)")
     o.add_argument("--save-prompts", action="store_true", help="keep full prompts in trajectories.jsonl")
 
 
@@ -71,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(ev, PAPER)
     ev.add_argument("--no-memory", dest="use_memory", action="store_false", help="baseline: no exemplars at all")
     mem = sub.add_parser("memory", help="inspect or export an experience memory")
-    mem.add_argument("action", choices=["stats", "show", "export"])
+    mem.add_argument("action", choices=["stats", "show", "export", "repair"],
+                     help="stats, show and export open the memory read-only; repair moves undecodable records to quarantine/")
     mem.add_argument("--task", default="textcraft")
     mem.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"))
     mem.add_argument("--webshop-data", default=None)
@@ -127,10 +130,11 @@ def _run_protocol(args: argparse.Namespace) -> int:
     from rememberer.runner import Run
 
     console = Console(stderr=True)
-    settings = _settings(args)
+    resume = getattr(args, "resume", None)
+    settings = Run.saved_settings(args.runs_dir, resume, api_key=args.api_key) if resume else _settings(args)
     started = time.perf_counter()
     with console.status("loading model, memory and task set…"):
-        run = Run(settings)
+        run = Run(settings, resume=bool(resume))
     tasks = run.tasks
     do_train = args.command in ("run", "train")
     do_eval = args.command in ("run", "eval")
@@ -208,14 +212,18 @@ def _memory_command(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from rememberer.memory import ExperienceMemory
+    from rememberer.memory import ExperienceMemory, MemoryReader
     from rememberer.tasks import load_task_set
 
     tasks = load_task_set(args.task, **_task_options(args))
     if not os.path.isdir(args.memory_dir):
         raise FileNotFoundError(f"no memory at {args.memory_dir}")
-    memory = ExperienceMemory(args.memory_dir, namespace=tasks.name, observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
     console = Console()
+    if args.action == "repair":
+        memory = ExperienceMemory(args.memory_dir, namespace=tasks.name, observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
+        console.print_json(json.dumps(memory.repair()))
+        return 0
+    memory = MemoryReader(args.memory_dir, namespace=tasks.name)  # read-only: never writes a file
     if args.action == "stats":
         console.print_json(json.dumps({"path": str(memory.path), "namespace": memory.namespace, **memory.stats()}))
     elif args.action == "export":
@@ -233,6 +241,8 @@ def _memory_command(args: argparse.Namespace) -> int:
             shown += 1
             if shown >= args.limit:
                 break
+    if memory.skipped:
+        print(f"rememberer: warning: skipped {len(memory.skipped)} corrupt records; `rememberer memory repair` quarantines them", file=sys.stderr)
     return 0
 
 

@@ -32,9 +32,10 @@ class AdviceFollowingModel(GenericFakeChatModel):
         from langchain_core.outputs import ChatGeneration, ChatResult
 
         prompt = messages[-1].content
-        new_input = prompt.rsplit("Now the new input:", 1)[-1]
+        new_input = prompt.rsplit("\nNow the new input:", 1)[-1]
         available = re.findall(r"^- (.+)$", new_input.split("Available Actions:", 1)[-1].split("...", 1)[0], re.M)
-        advice = re.findall(r"Encouraged:\n(.+?) -> ([0-9.]+)", prompt.rsplit("Now the new input:", 1)[0])
+        # Structure lives at column 0: advice is the line right after a column-0 "Encouraged:".
+        advice = re.findall(r"^Encouraged:\n(\S.*?) -> ([0-9.]+)", prompt.rsplit("\nNow the new input:", 1)[0], re.M)
         answer = None
         if advice:
             action, q = advice[-1]

@@ -9,13 +9,27 @@ package versions), ``episodes.jsonl`` (one line per episode, appended as it fini
 ``trajectories.jsonl`` (the typed step records), ``summary.json``, ``summary.md`` and a
 ``learning_curve.png``. Episodes are independent: an environment crash is recorded as an
 ``error`` episode and the run goes on; an unreachable model aborts it.
+
+Resume (``Run(settings, resume=True)``, ``rememberer train|run|eval --resume RUN``): every
+episode runs on a LangGraph thread ``run:phase:epoch:goal`` checkpointed to
+``checkpoints.sqlite`` in the run directory (SqliteSaver), and its ``episodes.jsonl`` line is
+its commit record (fsynced; the checkpoint is dropped only after it). Resuming skips the
+episodes that have a line, continues an interrupted episode from its last checkpoint (the
+environment is rebuilt by replaying the executed actions; a backup node that was cut short
+runs again with the same transition ids, which memory ignores if they were already applied),
+and drops a torn last line. So a killed run, resumed, leaves the memory an uninterrupted run
+would have left, and each completed episode is applied exactly once.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import sqlite3
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
@@ -24,7 +38,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
 
 from rememberer.graph import AgentContext, builder, recursion_limit
 from rememberer.nodes import resources
@@ -98,13 +113,27 @@ class EpisodeResult:
 class Run:
     """One run directory and the live objects shared by its episodes."""
 
-    def __init__(self, settings: RunSettings, *, model: Any = None, memory: Any = None, task_set: TaskSet | None = None):
+    def __init__(
+        self,
+        settings: RunSettings,
+        *,
+        model: Any = None,
+        memory: Any = None,
+        task_set: TaskSet | None = None,
+        resume: bool = False,
+    ):
         self.settings = settings
         self.tasks = task_set or load_task_set(settings.task_set, **settings.task_options)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         self.run_id = settings.run_name or f"{stamp}-{self.tasks.name}-{uuid.uuid4().hex[:6]}"
         self.directory = Path(settings.runs_dir) / self.run_id
-        self.directory.mkdir(parents=True, exist_ok=False)
+        if resume:
+            if not settings.run_name:
+                raise ValueError("resuming needs the run name")
+            if not (self.directory / "config.json").is_file():
+                raise FileNotFoundError(f"no run to resume at {self.directory}")
+        else:
+            self.directory.mkdir(parents=True, exist_ok=False)
         # Every knob with the same name in RunSettings and AgentContext is passed through.
         shared = {f.name for f in fields(AgentContext)} & {f.name for f in fields(RunSettings)}
         knobs = {name: getattr(settings, name) for name in shared}
@@ -123,12 +152,61 @@ class Run:
             probe(self.context.model_instance, settings.base_url)
         self.memory = self.context.memory_instance
         self.step_cap = resources.step_cap(self.context)
-        # Persistence is the runner's business: checkpoints per episode thread, dropped once
-        # the episode is written to the run directory.
-        self.checkpointer = InMemorySaver()
+        # Persistence is the runner's business: checkpoints per episode thread (on disk, so a
+        # killed run can continue), dropped once the episode is written to the run directory.
+        self._checkpoints = sqlite3.connect(str(self.directory / "checkpoints.sqlite"), check_same_thread=False)
+        # WAL + synchronous=NORMAL: a killed process loses nothing committed (only a power cut
+        # can drop the last checkpoints, which then replay); a full fsync per graph step cost ~10 ms.
+        self._checkpoints.execute("PRAGMA journal_mode=WAL")
+        self._checkpoints.execute("PRAGMA synchronous=NORMAL")
+        # The state's typed records are allowed explicitly (nothing else is unpacked; no pickle).
+        serde = JsonPlusSerializer(allowed_msgpack_modules=[
+            ("rememberer.graph.state", name) for name in ("Candidate", "Exemplar", "StepRecord")
+        ])
+        self.checkpointer = SqliteSaver(self._checkpoints, serde=serde)
         self.app = builder.compile(checkpointer=self.checkpointer)
         self.results: list[EpisodeResult] = []
-        self._write_config()
+        self._finished: dict[tuple[str, int, str], EpisodeResult] = {}
+        self._commit_lock = threading.Lock()
+        if resume:
+            self._load_finished()
+        else:
+            self._write_config()
+
+    # ------------------------------------------------------------------ resume
+    @staticmethod
+    def saved_settings(runs_dir: str, run_name: str, api_key: str | None = None) -> RunSettings:
+        """The settings a run was started with (from its ``config.json``), for ``--resume``."""
+        path = Path(runs_dir) / run_name / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no run to resume at {path.parent}")
+        saved = json.loads(path.read_text(encoding="utf-8"))["settings"]
+        known = {f.name for f in fields(RunSettings)}
+        return RunSettings(**{k: v for k, v in saved.items() if k in known}, api_key=api_key)
+
+    def _load_finished(self) -> None:
+        """Read the committed episodes; drop a torn last line and uncommitted trajectories."""
+        lines = _complete_lines(self.directory / "episodes.jsonl")
+        for line in lines:
+            result = EpisodeResult(**json.loads(line))
+            self.results.append(result)
+            self._finished[(result.phase, result.epoch, result.goal_id)] = result
+        committed = {r.episode_id for r in self.results}
+        kept = [line for line in _complete_lines(self.directory / "trajectories.jsonl")
+                if json.loads(line).get("episode_id") in committed]
+        _rewrite(self.directory / "trajectories.jsonl", kept)
+        config = json.loads((self.directory / "config.json").read_text(encoding="utf-8"))
+        expected = int(config.get("memory", {}).get("records_at_start", 0)) + sum(
+            int(r.backup.get("new_records", 0) or 0) for r in self.results
+        )
+        if expected > 0 and len(self.memory) == 0:
+            from rememberer.memory import MemoryStoreError
+
+            raise MemoryStoreError(
+                f"memory {self.memory.path} is empty, but run {self.run_id} had written records to it; "
+                "refusing to resume into a lost memory (restore the directory)"
+            )
+        self._append("resumes.jsonl", {"resumed_at": datetime.now(timezone.utc).isoformat(), "finished_episodes": len(self.results)})
 
     # ------------------------------------------------------------------ files
     def _write_config(self) -> None:
@@ -160,23 +238,39 @@ class Run:
     def _append(self, name: str, payload: dict[str, Any]) -> None:
         with open(self.directory / name, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(payload, ensure_ascii=False, default=str) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     # ------------------------------------------------------------------ episodes
     def episode(self, goal_id: str, *, phase: str, epoch: int, training: bool) -> EpisodeResult:
         episode_id = f"{self.run_id}:{phase}:{epoch}:{goal_id}"
+        finished = self._finished.get((phase, epoch, goal_id))
+        if finished is not None:  # committed before an interruption: never played or applied twice
+            return finished
         self.context.training = training
         config = {"configurable": {"thread_id": episode_id}, "recursion_limit": recursion_limit(self.step_cap)}
         started = time.perf_counter()
         error = None
+        saved = self.app.get_state(config)
+        if saved.values and not saved.next and not _finished_state(saved.values, training):
+            # A checkpoint that neither continues nor ends the episode (cut before the first
+            # node finished): nothing was applied yet, so the episode starts afresh.
+            self.checkpointer.delete_thread(episode_id)
+            saved = self.app.get_state(config)
         try:
-            state = self.app.invoke({"goal_id": goal_id, "episode_id": episode_id}, context=self.context, config=config)
+            if not saved.values:
+                state = self.app.invoke(
+                    {"goal_id": goal_id, "episode_id": episode_id}, context=self.context, config=config, durability="sync"
+                )
+            elif saved.next:  # interrupted mid-episode: continue from the last checkpoint
+                state = self.app.invoke(None, context=self.context, config=config, durability="sync")
+            else:  # finished, but its line was not written
+                state = saved.values
         except ModelUnavailableError:
             raise
         except TaskError as exc:
             error = str(exc)
             state = self.app.get_state(config).values or {}
-        finally:
-            self.checkpointer.delete_thread(episode_id)
         steps = state.get("steps", [])
         result = EpisodeResult(
             phase=phase,
@@ -197,33 +291,52 @@ class Run:
             backup=state.get("backup", {}),
             error=error,
         )
-        self.results.append(result)
-        self._append("episodes.jsonl", asdict(result))
         exclude = None if self.settings.save_prompts else {"prompt"}
-        self._append(
-            "trajectories.jsonl",
-            {"episode_id": episode_id, "phase": phase, "steps": [s.model_dump(exclude=exclude) for s in steps]},
-        )
+        with self._commit_lock:
+            self._append(
+                "trajectories.jsonl",
+                {"episode_id": episode_id, "phase": phase, "steps": [s.model_dump(exclude=exclude) for s in steps]},
+            )
+            self._append("episodes.jsonl", asdict(result))  # the commit record of the episode
+            self.results.append(result)
+            self._finished[(phase, epoch, goal_id)] = result
+            self.checkpointer.delete_thread(episode_id)
         return result
 
-    def train(self, goals: Iterable[str], epochs: int, on_episode: Callable[[EpisodeResult], None] | None = None) -> None:
+    def _play_all(self, goals: list[str], *, phase: str, epoch: int, training: bool, concurrency: int,
+                  on_episode: Callable[[EpisodeResult], None] | None) -> list[EpisodeResult]:
+        """The episodes of one phase/epoch, at most ``concurrency`` at a time (threads: the
+        model call dominates and releases the GIL; memory writes take the store's lock)."""
+        if concurrency <= 1 or len(goals) <= 1:
+            out = []
+            for goal in goals:
+                out.append(self.episode(goal, phase=phase, epoch=epoch, training=training))
+                if on_episode:
+                    on_episode(out[-1])
+            return out
+        self.context.training = training
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="episode") as pool:
+            futures = [pool.submit(self.episode, goal, phase=phase, epoch=epoch, training=training) for goal in goals]
+            out = []
+            for future in futures:  # callbacks in goal order; every episode commits on its own
+                out.append(future.result())
+                if on_episode:
+                    on_episode(out[-1])
+        return out
+
+    def train(self, goals: Iterable[str], epochs: int, on_episode: Callable[[EpisodeResult], None] | None = None,
+              concurrency: int = 1) -> None:
         remaining = list(goals)
         for epoch in range(epochs):
-            solved = set()
-            for goal in remaining:
-                result = self.episode(goal, phase="train", epoch=epoch, training=True)
-                if result.success:
-                    solved.add(goal)
-                if on_episode:
-                    on_episode(result)
+            results = self._play_all(remaining, phase="train", epoch=epoch, training=True,
+                                     concurrency=concurrency, on_episode=on_episode)
+            solved = {r.goal_id for r in results if r.success}
             if self.settings.drop_solved and epoch == 0:
                 remaining = [g for g in remaining if g not in solved]
 
-    def evaluate(self, goals: Iterable[str], on_episode: Callable[[EpisodeResult], None] | None = None, phase: str = "eval") -> None:
-        for goal in goals:
-            result = self.episode(goal, phase=phase, epoch=0, training=False)
-            if on_episode:
-                on_episode(result)
+    def evaluate(self, goals: Iterable[str], on_episode: Callable[[EpisodeResult], None] | None = None, phase: str = "eval",
+                 concurrency: int = 1) -> None:
+        self._play_all(list(goals), phase=phase, epoch=0, training=False, concurrency=concurrency, on_episode=on_episode)
 
     # ------------------------------------------------------------------ summary
     def summary(self, wall_seconds: float) -> dict[str, Any]:
@@ -273,6 +386,42 @@ class Run:
         (self.directory / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
         plot_learning_curve(summary, self.directory / "learning_curve.png")
         return summary
+
+
+def _finished_state(values: dict[str, Any], training: bool) -> bool:
+    """Whether a checkpointed episode state is the end of the episode (backed up if training)."""
+    ended = bool(values.get("done") or values.get("truncated"))
+    return ended and (not training or bool(values.get("backup")))
+
+
+def _complete_lines(path: Path) -> list[str]:
+    """The newline-terminated lines of a JSONL file (a torn last line is dropped)."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    complete = lines[:-1]  # whatever follows the last newline is torn (or empty)
+    good = []
+    for line in complete:
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except ValueError:
+            break  # a torn write; nothing after it was committed
+        good.append(line)
+    if len(good) != len([c for c in complete if c.strip()]) or lines[-1]:
+        _rewrite(path, good)
+    return good
+
+
+def _rewrite(path: Path, lines: list[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:

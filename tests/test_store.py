@@ -12,6 +12,7 @@ from rememberer.memory import (
     ExperienceMemory,
     HashingEmbedder,
     IncompatibleMemoryError,
+    InvalidRecordError,
     MemoryStoreError,
     RLEMConfig,
     Transition,
@@ -110,7 +111,7 @@ def test_pool_import_is_idempotent_and_validated(memory_factory, tmp_path):
     assert record.pinned and record.action("good").visits == 1
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "rememberer-pool/1", "records": [{"task": "t"}]}')
-    with pytest.raises(MemoryStoreError, match="record 0 is malformed"):
+    with pytest.raises(InvalidRecordError, match="record 0 is malformed"):
         memory.import_pool(broken)
     with pytest.raises(MemoryStoreError, match="not found"):
         memory.import_pool(tmp_path / "missing.json")
