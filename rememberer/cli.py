@@ -14,62 +14,39 @@ import sys
 import time
 from typing import Any
 
-PAPER = {"train_goals": 10, "epochs": 3, "test_goals": 100}
 QUICK = {"train_goals": 4, "epochs": 3, "test_goals": 6, "max_steps": 12}
+"""Defaults of ``run`` (the ten-minute main job); goal counts are clamped to the split sizes and
+the step cap to the task set's own, so they are valid for every task set. ``train`` and ``eval``
+default to the paper's protocol (the RunSettings defaults: 10 goals × 3 epochs, 100 test goals)."""
 
 
-def _add_common(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
-    g = p.add_argument_group("task and model")
-    g.add_argument("--task", default="textcraft", help="task set: textcraft (default), webshop, chain")
-    g.add_argument("--model", default=os.environ.get("REMEMBERER_MODEL", "local"),
-                   help="local (embedded Gemma-3-270M), local:PATH.gguf, openai:MODEL, openai-completion:MODEL")
-    g.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL"), help="OpenAI-compatible endpoint URL")
-    g.add_argument("--api-key", default=None, help="endpoint key (default: $OPENAI_API_KEY)")
+def _add_common(p: argparse.ArgumentParser, command: str, defaults: dict[str, Any] | None = None) -> None:
+    from rememberer.runner import RunSettings
+    from rememberer.settings import add_settings_arguments
+
+    add_settings_arguments(p, RunSettings, command, defaults)
+    g = p.add_argument_group("task set options")
     g.add_argument("--webshop-data", default=None, help="WebShop data directory (default: ../shared/data/webshop or $REMEMBERER_WEBSHOP_DATA)")
     g.add_argument("--pool", default=None, help="initial experience pool of the task set (WebShop: E0, E1, E2)")
-    m = p.add_argument_group("memory and learning")
-    m.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"),
-                   help="Chroma directory of the experience memory (shared across runs)")
-    m.add_argument("--gamma", type=float, default=1.0, help="discount γ (default 1.0, as released)")
-    m.add_argument("--update-mode", choices=["mean", "const"], default="mean", help="α = 1/N (mean) or constant")
-    m.add_argument("--learning-rate", type=float, default=0.1, help="α for --update-mode const")
-    m.add_argument("--n-step", type=int, default=None, help="n-step bootstrapping (default: Monte-Carlo return)")
-    m.add_argument("--no-random-advice", dest="random_advice", action="store_false", help="ablation: no random advice")
-    r = p.add_argument_group("protocol")
-    r.add_argument("--train-goals", type=int, default=defaults.get("train_goals", PAPER["train_goals"]), help="number of training goals (from the train split)")
-    r.add_argument("--epochs", type=int, default=defaults.get("epochs", PAPER["epochs"]))
-    r.add_argument("--test-goals", type=int, default=defaults.get("test_goals", PAPER["test_goals"]), help="number of test goals (from the test split)")
-    r.add_argument("--train-split", default="train")
-    r.add_argument("--test-split", default="test")
-    r.add_argument("--keep-solved", dest="drop_solved", action="store_false", help="replay solved goals in later epochs")
-    r.add_argument("--max-steps", type=int, default=defaults.get("max_steps"), help="step cap per episode (default: the task set's)")
-    r.add_argument("--top-m", type=int, default=2, help="exemplars per prompt")
-    r.add_argument("--token-budget", type=int, default=1800, help="tokens for exemplars")
-    r.add_argument("--history", type=int, default=5, help="previous actions shown")
-    r.add_argument("--decoding", choices=["auto", "generate", "rank"], default="auto",
-                   help="generate: the model writes 'action -> Q' lines (the paper's protocol); rank: log-prob of each "
-                   "valid action + advised Q (in-process model); auto (default): rank for the in-process model, else generate")
-    r.add_argument("--advice-weight", type=float, default=5.0, help="weight of the advised Q in rank decoding")
-    r.add_argument("--temperature", type=float, default=0.0)
-    r.add_argument("--max-tokens", type=int, default=96, help="tokens per model answer")
-    r.add_argument("--seed", type=int, default=0)
-    o = p.add_argument_group("output")
-    o.add_argument("--runs-dir", default="runs", help="where run directories are created")
-    o.add_argument("--run-name", default=None)
-    o.add_argument("--save-prompts", action="store_true", help="keep full prompts in trajectories.jsonl")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``rememberer: error: …``, exit 2), like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"rememberer: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rememberer", description="REMEMBERER/RLEM: a frozen LLM that learns from an experience memory.")
+    parser = _Parser(prog="rememberer", description="REMEMBERER/RLEM: a frozen LLM that learns from an experience memory.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train, then evaluate with frozen memory (the main job)")
-    _add_common(run, QUICK)
+    _add_common(run, "run", QUICK)
     run.add_argument("--baseline", action="store_true", help="also evaluate without memory (same model, same goals)")
     train = sub.add_parser("train", help="training epochs with memory updates")
-    _add_common(train, PAPER)
+    _add_common(train, "train")
     ev = sub.add_parser("eval", help="evaluate on test goals with the memory frozen")
-    _add_common(ev, PAPER)
-    ev.add_argument("--no-memory", dest="use_memory", action="store_false", help="baseline: no exemplars at all")
+    _add_common(ev, "eval")
     mem = sub.add_parser("memory", help="inspect or export an experience memory")
     mem.add_argument("action", choices=["stats", "show", "export"])
     mem.add_argument("--task", default="textcraft")
@@ -94,22 +71,32 @@ def _task_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _settings(args: argparse.Namespace):
+    """RunSettings from the flags; every bad value is rejected here, before any work starts."""
     from rememberer.runner import RunSettings
+    from rememberer.settings import settings_from_args
 
-    if args.epochs < 1 and args.command != "eval":
+    settings = settings_from_args(RunSettings, args, args.command, task_options=_task_options(args))
+    if settings.epochs < 1 and args.command != "eval":
         raise ValueError("--epochs must be at least 1")
-    return RunSettings(
-        task_set=args.task, model=args.model, base_url=args.base_url, api_key=args.api_key,
-        memory_dir=args.memory_dir, runs_dir=args.runs_dir, run_name=args.run_name,
-        train_split=args.train_split, test_split=args.test_split, train_goals=args.train_goals,
-        test_goals=args.test_goals, epochs=args.epochs, drop_solved=args.drop_solved,
-        use_memory=getattr(args, "use_memory", True), max_steps=args.max_steps, top_m=args.top_m,
-        token_budget=args.token_budget, history_length=args.history, gamma=args.gamma,
-        update_mode=args.update_mode, learning_rate=args.learning_rate, n_step=args.n_step,
-        random_advice=args.random_advice, decoding=args.decoding, advice_weight=args.advice_weight,
-        temperature=args.temperature, max_tokens=args.max_tokens,
-        seed=args.seed, save_prompts=args.save_prompts, task_options=_task_options(args),
-    )
+    return settings
+
+
+def _apply_defaults(args: argparse.Namespace, settings, tasks) -> None:
+    """Fit the defaults the user did not override to the task set: ``run``'s small ones, and
+    never more goals than a split has (the paper's 100 test goals become the whole split of a
+    smaller task set), never a longer quick step cap than the task set's own. Explicit values
+    are kept and checked by :func:`_pick`."""
+    from rememberer.settings import given
+
+    quick = args.command == "run"
+    sizes = {"train_goals": len(tasks.goals(settings.train_split)), "test_goals": len(tasks.goals(settings.test_split))}
+    for name, size in sizes.items():
+        if not given(args, name):
+            setattr(settings, name, min(QUICK[name] if quick else getattr(settings, name), size))
+    if quick and not given(args, "epochs"):
+        settings.epochs = QUICK["epochs"]
+    if quick and not given(args, "max_steps"):
+        settings.max_steps = min(QUICK["max_steps"], tasks.max_steps)
 
 
 def _pick(goals: tuple[str, ...], n: int, split: str) -> list[str]:
@@ -120,28 +107,50 @@ def _pick(goals: tuple[str, ...], n: int, split: str) -> list[str]:
     return list(goals[:n])
 
 
+def progress_columns() -> tuple:
+    """Phase, bar, done/total, elapsed, ETA, then the running score, which is the column that
+    gives way (ellipsis) on narrow terminals: the counts and times stay readable at 80 columns."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Column
+
+    return (
+        TextColumn("{task.description}", table_column=Column(width=8, no_wrap=True, overflow="ellipsis")),
+        BarColumn(bar_width=14),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA", style="progress.remaining"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=28)),
+    )
+
+
+def episode_status(wins: int, played: int, result) -> str:
+    return f"solved {wins}/{played} · {result.goal_id} {result.steps} st"
+
+
 def _run_protocol(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress
 
     from rememberer.runner import Run
+    from rememberer.tasks import load_task_set
 
     console = Console(stderr=True)
-    settings = _settings(args)
+    settings = _settings(args)  # every flag checked before anything is loaded
     started = time.perf_counter()
-    with console.status("loading model, memory and task set…"):
-        run = Run(settings)
-    tasks = run.tasks
+    tasks = load_task_set(settings.task_set, **settings.task_options)
+    _apply_defaults(args, settings, tasks)
     do_train = args.command in ("run", "train")
     do_eval = args.command in ("run", "eval")
     train_goals = _pick(tasks.goals(settings.train_split), settings.train_goals, settings.train_split) if do_train else []
     test_goals = _pick(tasks.goals(settings.test_split), settings.test_goals, settings.test_split) if do_eval else []
+    with console.status("loading model, memory and task set…"):
+        run = Run(settings, task_set=tasks)
     console.print(
         f"run [bold]{run.run_id}[/] · task {tasks.name} · model {settings.model} · memory {run.memory.path} "
         f"({len(run.memory)} records) · step cap {run.step_cap}"
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
+    with Progress(*progress_columns(), console=console) as progress:
         def tracker(label: str, total: int):
             bar = progress.add_task(label, total=total, status="")
             wins = [0, 0]
@@ -149,7 +158,7 @@ def _run_protocol(args: argparse.Namespace) -> int:
             def update(result) -> None:
                 wins[0] += result.success
                 wins[1] += 1
-                progress.update(bar, advance=1, status=f"solved {wins[0]}/{wins[1]} · last {result.goal_id!r} in {result.steps} steps")
+                progress.update(bar, advance=1, status=episode_status(wins[0], wins[1], result))
 
             return bar, update
 
@@ -163,10 +172,10 @@ def _run_protocol(args: argparse.Namespace) -> int:
 
             run.train(train_goals, settings.epochs, on_train)
         if test_goals:
-            _, update = tracker("eval (frozen memory)" if settings.use_memory else "eval (no memory)", len(test_goals))
+            _, update = tracker("eval" if settings.use_memory else "baseline", len(test_goals))
             run.evaluate(test_goals, update, phase="eval" if settings.use_memory else "baseline")
             if getattr(args, "baseline", False):
-                _, update = tracker("baseline (no memory)", len(test_goals))
+                _, update = tracker("baseline", len(test_goals))
                 run.context.use_memory = False
                 run.evaluate(test_goals, update, phase="baseline")
                 run.context.use_memory = True
