@@ -70,7 +70,8 @@ class AgentKnobs:
     model: str = knob(
         "local",
         "Model spec: 'local' (embedded llama.cpp Gemma-3-270M), 'local:/path/model.gguf', "
-        "'openai:<model>' (chat) or 'openai-completion:<model>' for any OpenAI-compatible endpoint.",
+        "'openai:<model>' (chat) or 'openai-completion:<model>' for any OpenAI-compatible endpoint; "
+        "'fake:advice' or 'fake:script:A|B' for scripted offline demos.",
         env="REMEMBERER_MODEL",
     )
     base_url: str | None = knob(None, "OpenAI-compatible endpoint URL (else $OPENAI_BASE_URL).", env="OPENAI_BASE_URL")
@@ -140,11 +141,37 @@ class AgentContext(AgentKnobs):
     sessions_instance: Any = knob(None, "Injected EnvironmentSessions.", hidden=True, cli=False)
 
     @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        """The schema Studio shows: no secrets, no injected instances, no unknown keys."""
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        for f in fields(cls):
+            if f.metadata.get("secret") or f.metadata.get("hidden"):
+                schema.get("properties", {}).pop(f.name, None)
+        schema["additionalProperties"] = False
+        return schema
+
+    @classmethod
     def from_knobs(cls, knobs: AgentKnobs, **extra: Any) -> "AgentContext":
         """The context for a settings object that extends :class:`AgentKnobs` (e.g. RunSettings)."""
         values = {f.name: getattr(knobs, f.name) for f in fields(AgentKnobs)}
         values.update(extra)
         return cls(**values)
+
+
+_dataclass_init = AgentContext.__init__
+
+
+def _checked_init(self: AgentContext, *args: Any, **kwargs: Any) -> None:
+    """Unknown keys (a typo in Studio's context panel, a stale config) are an error, not ignored."""
+    known = {f.name for f in fields(AgentContext)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        visible = sorted(f.name for f in fields(AgentContext) if not (f.metadata.get("hidden") or f.metadata.get("secret")))
+        raise ValueError(f"unknown context key(s) {', '.join(map(repr, unknown))}; known keys: {', '.join(visible)}")
+    _dataclass_init(self, *args, **kwargs)
+
+
+AgentContext.__init__ = _checked_init  # type: ignore[method-assign]
 
 
 def knob_fields() -> tuple[Field, ...]:

@@ -26,9 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.memory import InMemorySaver
-
-from rememberer.graph import AgentContext, builder, recursion_limit
+from rememberer.graph import AgentContext, builder, checkpointer, recursion_limit
 from rememberer.graph.context import AgentKnobs, knob
 from rememberer.nodes import resources
 from rememberer.nodes.models import ModelUnavailableError, model_id, probe
@@ -126,7 +124,7 @@ class Run:
         self.step_cap = resources.step_cap(self.context)
         # Persistence is the runner's business: checkpoints per episode thread, dropped once
         # the episode is written to the run directory.
-        self.checkpointer = InMemorySaver()
+        self.checkpointer = checkpointer()
         self.app = builder.compile(checkpointer=self.checkpointer)
         self.results: list[EpisodeResult] = []
         # The directory is made last, once everything above worked: a failed start leaves nothing.

@@ -132,3 +132,40 @@ def test_as_a_tool_of_create_agent(context):
 def test_bad_input_is_a_clear_error(context):
     with pytest.raises(ValueError, match="expected a goal id"):
         episode_runnable(context).invoke(42)
+
+
+def test_checkpoints_deserialize_the_state_types_without_warnings(context, caplog):
+    import logging
+
+    from rememberer.graph import builder, checkpointer, recursion_limit
+
+    app = builder.compile(checkpointer=checkpointer())
+    config = {"configurable": {"thread_id": "t1"}, "recursion_limit": recursion_limit(12)}
+    with caplog.at_level(logging.DEBUG):
+        app.invoke({"goal_id": "corridor-3"}, context=context, config=config)
+        steps = app.get_state(config).values["steps"]
+    assert type(steps[0]).__name__ == "StepRecord" and steps[0].action == "move right"
+    assert not [r for r in caplog.records if "unregistered" in r.getMessage().lower()]
+
+
+def test_studio_schemas_are_described_and_hide_secrets_and_instances():
+    from rememberer.graph import graph
+
+    def undescribed(schema, where):
+        out = [f"{where}.{k}" for k, v in schema.get("properties", {}).items() if not v.get("description")]
+        for name, sub in schema.get("$defs", {}).items():
+            out += undescribed(sub, name)
+        return out
+
+    context = graph.get_context_jsonschema()
+    assert not undescribed(graph.get_input_jsonschema(), "input")
+    assert not undescribed(graph.get_output_jsonschema(), "state")
+    assert not undescribed(context, "context")
+    assert "api_key" not in context["properties"] and not any(k.endswith("_instance") for k in context["properties"])
+    assert context["additionalProperties"] is False
+    assert context["properties"]["gamma"]["maximum"] == 1.0
+
+
+def test_unknown_context_keys_are_rejected(context):
+    with pytest.raises(ValueError, match="unknown context key.*'gama'.*known keys: .*gamma"):
+        AgentContext(gama=0.9)
