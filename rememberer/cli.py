@@ -47,14 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(train, "train")
     ev = sub.add_parser("eval", help="evaluate on test goals with the memory frozen")
     _add_common(ev, "eval")
-    mem = sub.add_parser("memory", help="inspect or export an experience memory")
-    mem.add_argument("action", choices=["stats", "show", "export"])
-    mem.add_argument("--task", default="textcraft")
-    mem.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"))
-    mem.add_argument("--webshop-data", default=None)
-    mem.add_argument("--goal", default=None, help="show: only records whose task mentions this text")
-    mem.add_argument("--limit", type=int, default=10)
-    mem.add_argument("--out", default="memory-export.json", help="export: output JSON file")
+    mem = sub.add_parser("memory", help="look at, search, edit and clean an experience memory")
+    _add_memory_commands(mem)
     tasks = sub.add_parser("tasks", help="list task sets and their splits")
     tasks.add_argument("--webshop-data", default=None)
     return parser
@@ -211,37 +205,169 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(f"run directory: {summary['run_dir']} · total wall time {summary['wall_seconds']} s")
 
 
+def _add_memory_commands(mem: argparse.ArgumentParser) -> None:
+    common = _Parser(add_help=False)
+    common.add_argument("--task", default="textcraft", help="task set whose memory to open (default: textcraft)")
+    common.add_argument("--namespace", default=None, help="memory namespace (default: the task set name)")
+    common.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"),
+                        help="Chroma directory of the experience memory [env $REMEMBERER_MEMORY_DIR]")
+    common.add_argument("--webshop-data", default=None, help="WebShop data directory")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    ops = mem.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ops.add_parser("stats", parents=[common], help="counts, Q distribution, sources and runs")
+    p = ops.add_parser("list", parents=[common], help="records as a table")
+    p.add_argument("--goal", "--contains", dest="contains", default=None, help="only records whose task or observation contains this text")
+    p.add_argument("--sort", choices=["updated", "visits", "q", "task"], default="updated")
+    p.add_argument("--limit", type=int, default=20)
+    p = ops.add_parser("show", parents=[common], help="one record with its actions and provenance (id prefix), or the first matches of --goal")
+    p.add_argument("record_id", nargs="?", default=None)
+    p.add_argument("--goal", dest="contains", default=None)
+    p.add_argument("--limit", type=int, default=5)
+    p = ops.add_parser("search", parents=[common], help="records by meaning (task and observation)")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10, help="how many (default 10)")
+    p = ops.add_parser("edit", parents=[common], help="set an action's Q and/or reason (recorded as an edit)")
+    p.add_argument("record_id")
+    p.add_argument("action_text", metavar="ACTION", help="the action, exactly as stored")
+    p.add_argument("--q", type=float, default=None)
+    p.add_argument("--reason", default=None)
+    p.add_argument("--add", action="store_true", help="add the action if the record does not have it")
+    p.add_argument("--editor", default=os.environ.get("USER", "cli"), help="who edits (kept in provenance)")
+    p = ops.add_parser("delete", parents=[common], help="delete a record, or everything one run contributed")
+    p.add_argument("record_id", nargs="?", default=None)
+    p.add_argument("--run", dest="run_id", default=None, help="delete the records this run created (and no other touched)")
+    p.add_argument("--dry-run", action="store_true")
+    p = ops.add_parser("export", parents=[common], help="write every record to a JSON file")
+    p.add_argument("--out", default="memory-export.json")
+    p = ops.add_parser("import", parents=[common], help="load what export wrote (validated, all or nothing)")
+    p.add_argument("file")
+    p.add_argument("--replace", action="store_true", help="overwrite records with the same key")
+    p = ops.add_parser("prune", parents=[common], help="delete records by age, visits or value (all given criteria must hold)")
+    p.add_argument("--older-than-days", type=float, default=None)
+    p.add_argument("--max-visits", type=int, default=None)
+    p.add_argument("--max-q", type=float, default=None)
+    p.add_argument("--include-pinned", action="store_true", help="also annotated pool records")
+    p.add_argument("--dry-run", action="store_true")
+    p = ops.add_parser("dedup", parents=[common], help="merge near-duplicate keys (see memory/tools.py:dedup for the rule)")
+    p.add_argument("--threshold", type=float, default=0.98, help="observation similarity that counts as the same state")
+    p.add_argument("--dry-run", action="store_true")
+    p = ops.add_parser("report", parents=[common], help="a self-contained HTML page of the memory")
+    p.add_argument("--out", default="memory-report.html")
+
+
+WRITING = {"edit", "delete", "import", "prune", "dedup"}
+
+
 def _memory_command(args: argparse.Namespace) -> int:
     import json
+    from datetime import datetime
 
     from rich.console import Console
     from rich.markup import escape
+    from rich.table import Table
 
-    from rememberer.memory import ExperienceMemory
+    from rememberer.memory import tools
     from rememberer.tasks import load_task_set
 
     tasks = load_task_set(args.task, **_task_options(args))
-    if not os.path.isdir(args.memory_dir):
-        raise FileNotFoundError(f"no memory at {args.memory_dir}")
-    memory = ExperienceMemory(args.memory_dir, namespace=tasks.name, observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
+    memory = tools.open_memory(args.memory_dir, args.namespace or tasks.name, create=args.action == "import",
+                               observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
     console = Console()
-    if args.action == "stats":
-        console.print_json(json.dumps({"path": str(memory.path), "namespace": memory.namespace, **memory.stats()}))
-    elif args.action == "export":
+
+    def emit(data) -> None:
+        console.print_json(json.dumps(data, default=str)) if args.json else console.print(data)
+
+    def when(ts: float) -> str:
+        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+    def table(records, extra=None) -> Table:
+        from rich import box
+
+        t = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption="* annotated (pinned) record" if any(r.pinned for r in records) else None)
+        t.add_column("id", no_wrap=True)
+        t.add_column("task", min_width=14, overflow="fold")
+        t.add_column("observation", min_width=14, overflow="fold")
+        t.add_column("n", justify="right")
+        t.add_column("best action", min_width=10, overflow="fold")
+        t.add_column("Q", justify="right")
+        t.add_column("updated", no_wrap=True)
+        if extra:
+            t.add_column(extra[0], justify="right")
+        for i, r in enumerate(records):
+            best = r.sorted_actions()[0] if r.actions else None
+            row = [r.id[:8] + ("*" if r.pinned else ""), escape(r.task), escape((r.observation.splitlines() or [""])[0][:80]),
+                   str(r.visits), escape(best.action) if best else "-", f"{best.q:.2f}" if best else "-",
+                   datetime.fromtimestamp(r.provenance.updated_at).strftime("%m-%d %H:%M")]
+            if extra:
+                row.append(extra[1][i])
+            t.add_row(*row)
+        return t
+
+    def show(record) -> None:
+        if args.json:
+            return emit(tools.record_dict(record))
+        console.print(f"[bold]{escape(record.task)}[/]  [dim]{record.id}[/]")
+        console.print(escape(record.observation))
+        t = Table("action", "Q", "visits", "mean reward", "reason")
+        for a in record.sorted_actions():
+            t.add_row(escape(a.action), f"{a.q:.3f}", str(a.visits), f"{a.mean_reward:.3f}", escape(a.reason))
+        console.print(t)
+        p = record.provenance
+        console.print(f"visits {record.visits} · source {p.source} · created {when(p.created_at)} · updated {when(p.updated_at)}")
+        console.print(f"runs: {', '.join(p.run_ids) or '-'} · models: {', '.join(p.models) or '-'}")
+
+    action = args.action
+    if action == "stats":
+        data = tools.summary(memory)
+        if args.json:
+            emit(data)
+        else:
+            t = Table("", "", show_header=False)
+            for key in ("path", "namespace", "embedding_model", "records", "tasks", "pinned", "actions", "visits", "positive_q_records"):
+                t.add_row(key, str(data[key]))
+            t.add_row("sources", ", ".join(f"{k}: {v}" for k, v in data["sources"].items()) or "-")
+            t.add_row("Q histogram", " ".join(f"{e:.1f}:{c}" for e, c in zip(data["q_histogram"]["edges"], data["q_histogram"]["counts"])))
+            t.add_row("runs (records)", ", ".join(f"{k} ({v})" for k, v in list(data["runs"].items())[:5]) or "-")
+            console.print(t)
+    elif action == "list":
+        records = tools.list_records(memory, contains=args.contains, sort=args.sort, limit=args.limit)
+        emit([tools.record_dict(r) for r in records]) if args.json else console.print(table(records))
+    elif action == "show":
+        if args.record_id:
+            show(tools.find(memory, args.record_id))
+        else:
+            records = tools.list_records(memory, contains=args.contains, sort="visits", limit=args.limit)
+            if args.json:
+                emit([tools.record_dict(r) for r in records])
+            else:
+                for r in records:
+                    show(r)
+    elif action == "search":
+        hits = tools.search(memory, args.query, k=args.k)
+        if args.json:
+            emit([h.as_dict() for h in hits])
+        else:
+            console.print(table([h.record for h in hits], ("score", [f"{h.score:.3f}" for h in hits])))
+    elif action == "edit":
+        record = tools.edit(memory, args.record_id, args.action_text, q=args.q, reason=args.reason, add=args.add, editor=args.editor)
+        show(record)
+    elif action == "delete":
+        emit(tools.delete_records(memory, record_id=args.record_id, run_id=args.run_id, dry_run=args.dry_run))
+    elif action == "export":
         count = memory.export(args.out)
-        console.print(f"exported {count} records to {args.out}")
-    else:
-        shown = 0
-        for record in memory.records():
-            if args.goal and args.goal.lower() not in record.task.lower():
-                continue
-            first_line = (record.observation.splitlines() or [""])[0][:80]
-            console.print(f"[bold]{escape(record.task)}[/] | {escape(first_line)} (visits {record.visits}, {record.provenance.source})")
-            for a in record.sorted_actions():
-                console.print(f"   {a.q:5.2f}  n={a.visits:<3} {escape(a.action)}  [dim]{escape(a.reason[:60])}[/]")
-            shown += 1
-            if shown >= args.limit:
-                break
+        emit({"exported": count, "file": args.out}) if args.json else console.print(f"exported {count} records to {args.out}")
+    elif action == "import":
+        emit(tools.import_export(memory, args.file, replace=args.replace))
+    elif action == "prune":
+        emit(tools.prune(memory, older_than_days=args.older_than_days, max_visits=args.max_visits, max_q=args.max_q,
+                         include_pinned=args.include_pinned, dry_run=args.dry_run))
+    elif action == "dedup":
+        emit(tools.dedup(memory, threshold=args.threshold, dry_run=args.dry_run))
+    elif action == "report":
+        from rememberer.report import memory_report
+
+        out = memory_report(memory, args.out)
+        emit({"report": str(out)}) if args.json else console.print(f"wrote {out}")
     return 0
 
 
