@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(ev, "eval")
     mem = sub.add_parser("memory", help="look at, search, edit and clean an experience memory")
     _add_memory_commands(mem)
+    rep = sub.add_parser("report", help="write a self-contained HTML report of a run directory")
+    rep.add_argument("run_dir")
+    rep.add_argument("--out", default=None, help="output file (default: RUN_DIR/report.html)")
     tasks = sub.add_parser("tasks", help="list task sets and their splits")
     tasks.add_argument("--webshop-data", default=None)
     return parser
@@ -175,6 +178,9 @@ def _run_protocol(args: argparse.Namespace) -> int:
                 run.context.use_memory = True
     summary = run.summary(time.perf_counter() - started)
     _print_summary(summary)
+    from rememberer.report import run_report
+
+    Console().print(f"report: {run_report(run.directory, memory=run.memory)}")
     return 0
 
 
@@ -290,7 +296,7 @@ def _memory_command(args: argparse.Namespace) -> int:
         t.add_column("n", justify="right")
         t.add_column("best action", min_width=10, overflow="fold")
         t.add_column("Q", justify="right")
-        t.add_column("updated", no_wrap=True)
+        t.add_column("updated", no_wrap=True, min_width=11)
         if extra:
             t.add_column(extra[0], justify="right")
         for i, r in enumerate(records):
@@ -397,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
             return _memory_command(args)
         if args.command == "tasks":
             return _tasks_command(args)
+        if args.command == "report":
+            from rememberer.report import run_report
+
+            print(f"wrote {run_report(args.run_dir, args.out)}")
+            return 0
         return _run_protocol(args)
     except (TaskError, MemoryStoreError, CorruptRecordError, ModelUnavailableError, FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"rememberer: error: {exc}", file=sys.stderr)

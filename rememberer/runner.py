@@ -324,7 +324,7 @@ def reference_lines(summary: dict[str, Any]) -> list[tuple[str, float, float]]:
             lines.append([f"{phase}: {b['success_rate']:.0%} of {b['episodes']} test goals", b["success_rate"], b["success_rate"]])
     for i, line in enumerate(lines):
         same = [other for other in lines[:i] if abs(other[1] - line[1]) < 0.01]
-        line[2] = line[1] + 0.025 * len(same) * (-1 if line[1] > 0.5 else 1)
+        line[2] = line[1] + 0.035 * len(same) * (-1 if line[1] > 0.5 else 1)
     return [tuple(line) for line in lines]
 
 
