@@ -53,7 +53,7 @@ def open_memory(memory_dir: str | Path, namespace: str, *, create: bool = False,
     from chromadb.config import Settings
 
     path = Path(memory_dir).expanduser()
-    if not path.is_dir():
+    if not (path / "chroma.sqlite3").is_file():  # not a memory yet: opening Chroma there would create one
         if not create:
             raise MemoryStoreError(f"no memory at {memory_dir}")
         return ExperienceMemory(path, namespace=namespace, observation_similarity=observation_similarity, task_weight=task_weight)

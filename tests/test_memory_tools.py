@@ -53,6 +53,9 @@ def test_read_commands_never_create_anything(filled, tmp_path, capsys):
     assert collections(path) == before
     code, _, err = cli(capsys, "list", "--task", "chain", "--memory-dir", str(tmp_path / "nowhere"))
     assert code == 2 and "no memory at" in err and not (tmp_path / "nowhere").exists()
+    (tmp_path / "empty").mkdir()
+    code, _, err = cli(capsys, "search", "x", "--task", "chain", "--memory-dir", str(tmp_path / "empty"))
+    assert code == 2 and "no memory at" in err and not any((tmp_path / "empty").iterdir())
 
 
 def test_stats_list_show_and_search_as_json(filled, capsys):
