@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 
 from rememberer.graph.context import AgentContext
-from rememberer.graph.state import EpisodeInput, EpisodeState
+from rememberer.graph.state import Candidate, EpisodeInput, EpisodeState, Exemplar, StepRecord
 from rememberer.nodes.advise import build_prompt
 from rememberer.nodes.backup import backup_memory
 from rememberer.nodes.call_model import call_model
@@ -53,6 +55,21 @@ def recursion_limit(step_cap: int) -> int:
     """Graph steps an episode of ``step_cap`` decisions can take, with margin."""
     per_decision = 3 + 2 * MAX_MODEL_CALLS_PER_STEP + 1  # retrieve, advise, (call, parse)×2, step
     return 4 + step_cap * per_decision
+
+
+CHECKPOINT_TYPES = (StepRecord, Candidate, Exemplar)
+"""The typed records the state holds: what a checkpoint may deserialize besides builtins."""
+
+
+def serializer() -> JsonPlusSerializer:
+    """A checkpoint serializer that accepts exactly the state's record types (no
+    "unregistered type" warnings now, and no arbitrary classes once LangGraph blocks them)."""
+    return JsonPlusSerializer(allowed_msgpack_modules=[(t.__module__, t.__name__) for t in CHECKPOINT_TYPES])
+
+
+def checkpointer() -> InMemorySaver:
+    """An in-memory checkpointer with :func:`serializer` (the runner uses one per run)."""
+    return InMemorySaver(serde=serializer())
 
 
 builder = StateGraph(EpisodeState, context_schema=AgentContext, input_schema=EpisodeInput)

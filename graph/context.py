@@ -1,88 +1,181 @@
 """Run-time knobs of the agent, passed as LangGraph's ``context`` (``Runtime[AgentContext]``).
 
-Plain values (strings, numbers) configure everything from the CLI, LangGraph Studio or a
-notebook. The four ``*_instance`` fields are the injection seams: a runner or a test passes
-a ready model, memory store, task set or session table, and the nodes use it instead of
-building one from the plain values.
+This module is the one source of truth for settings. :class:`AgentKnobs` declares every plain
+knob once, with its type, default, description and bounds in the field's metadata; from it
+come
+
+* :class:`AgentContext` (the graph's context schema, what Studio shows),
+* :class:`rememberer.runner.RunSettings` (the knobs plus the protocol of a run), and
+* the command-line flags of ``rememberer run | train | eval`` (:mod:`rememberer.settings`).
+
+Adding a field to :class:`AgentKnobs` adds the CLI flag, the run setting and the Studio
+description at once. Field metadata keys: ``description`` (required), ``ge``/``gt``/``le``
+(bounds, checked at construction, NaN rejected), ``flag`` (CLI name when it differs from
+``--field-name``), ``cli`` (False: not a flag), ``commands`` (only these subcommands),
+``switch_help`` (help of a boolean flag that flips the default), ``secret`` (never written to run directories, not shown in Studio), ``hidden`` (not shown in
+Studio), ``env`` (environment variable read when the value is left at its default).
+
+The ``*_instance`` fields of :class:`AgentContext` are the injection seams: a runner or a test
+passes a ready model, memory store, task set or session table, and the nodes use them instead
+of building one from the plain values. They and ``api_key`` are hidden from Studio (keys come
+from the environment).
 """
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, Literal
 
 
-def _env(name: str, default: Any) -> Any:
-    return os.environ.get(name, default)
+def knob(default: Any, description: str, **meta: Any) -> Any:
+    """A described settings field (``default_factory`` when ``default`` is a dict or list)."""
+    meta["description"] = description
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def check_fields(obj: Any) -> None:
+    """Apply the declared bounds of ``obj``'s fields; one-line ValueError naming the knob."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        name = f.name
+        if isinstance(value, float) and math.isnan(value):
+            raise ValueError(f"{name} must be a number, got NaN")
+        if "ge" in f.metadata and value < f.metadata["ge"]:
+            raise ValueError(f"{name} must be ≥ {f.metadata['ge']}, got {value}")
+        if "gt" in f.metadata and value <= f.metadata["gt"]:
+            raise ValueError(f"{name} must be > {f.metadata['gt']}, got {value}")
+        if "le" in f.metadata and value > f.metadata["le"]:
+            raise ValueError(f"{name} must be ≤ {f.metadata['le']}, got {value}")
+
+
+def apply_env(obj: Any) -> None:
+    """Environment fallbacks (as in the LangGraph templates) for knobs left at their default."""
+    for f in fields(obj):
+        env = f.metadata.get("env")
+        if env and getattr(obj, f.name) == f.default and os.environ.get(env):
+            setattr(obj, f.name, os.environ[env])
 
 
 @dataclass(kw_only=True)
-class AgentContext:
-    task_set: str = field(default="textcraft", metadata={"description": "Task set name (textcraft, webshop, chain)."})
-    model: str = field(
-        default="local",
-        metadata={
-            "description": "Model spec: 'local' (embedded llama.cpp Gemma-3-270M), 'local:/path/model.gguf', "
-            "'openai:<model>' (chat) or 'openai-completion:<model>' for any OpenAI-compatible endpoint."
-        },
+class AgentKnobs:
+    """The plain knobs of one episode: everything the CLI, Studio and notebooks can set."""
+
+    task_set: str = knob("textcraft", "Task set name (textcraft, webshop, chain).", flag="--task")
+    model: str = knob(
+        "local",
+        "Model spec: 'local' (embedded llama.cpp Gemma-3-270M), 'local:/path/model.gguf', "
+        "'openai:<model>' (chat) or 'openai-completion:<model>' for any OpenAI-compatible endpoint; "
+        "'fake:advice' or 'fake:script:A|B' for scripted offline demos.",
+        env="REMEMBERER_MODEL",
     )
-    base_url: str | None = field(default=None, metadata={"description": "OpenAI-compatible endpoint URL."})
-    api_key: str | None = field(default=None, metadata={"description": "Key for the endpoint (else OPENAI_API_KEY)."})
-    memory_dir: str = field(default=".rememberer/memory", metadata={"description": "Chroma directory of the experience memory."})
-    namespace: str | None = field(default=None, metadata={"description": "Memory namespace; defaults to the task set name."})
-    training: bool = field(default=True, metadata={"description": "Run the RLEM backup at episode end (False = frozen memory)."})
-    use_memory: bool = field(default=True, metadata={"description": "Retrieve exemplars (False = no-memory baseline)."})
-    top_m: int = field(default=2, metadata={"description": "Exemplars per prompt."})
-    token_budget: int = field(default=1800, metadata={"description": "Tokens allowed for the exemplars."})
-    history_length: int = field(default=5, metadata={"description": "Previous actions shown in each input block."})
-    max_steps: int | None = field(default=None, metadata={"description": "Step cap per episode (None = task set default)."})
-    gamma: float = field(default=1.0, metadata={"description": "Discount factor γ."})
-    update_mode: Literal["mean", "const"] = field(default="mean", metadata={"description": "α = 1/N ('mean') or constant."})
-    learning_rate: float = field(default=0.1, metadata={"description": "α when update_mode='const'."})
-    n_step: int | None = field(default=None, metadata={"description": "None = Monte-Carlo return; n = n-step bootstrapping."})
-    random_advice: bool = field(
-        default=True, metadata={"description": "Random encouraged/discouraged actions when no Q is informative (paper default)."}
+    base_url: str | None = knob(None, "OpenAI-compatible endpoint URL (else $OPENAI_BASE_URL).", env="OPENAI_BASE_URL")
+    api_key: str | None = knob(None, "Key for the endpoint (else $OPENAI_API_KEY).", secret=True)
+    memory_dir: str = knob(".rememberer/memory", "Chroma directory of the experience memory (shared across runs).",
+                           env="REMEMBERER_MEMORY_DIR")
+    namespace: str | None = knob(None, "Memory namespace; defaults to the task set name.")
+    training: bool = knob(True, "Run the RLEM backup at episode end (False = frozen memory).", cli=False)
+    use_memory: bool = knob(True, "Retrieve exemplars (False = no-memory baseline).", flag="--no-memory", commands=("eval",),
+                           switch_help="baseline: no exemplars at all")
+    top_m: int = knob(2, "Exemplars per prompt.", ge=0)
+    token_budget: int = knob(1800, "Tokens allowed for the exemplars.", ge=0)
+    history_length: int = knob(5, "Previous actions shown in each input block.", ge=0, flag="--history")
+    max_steps: int | None = knob(None, "Step cap per episode (None = the task set's default).", ge=1)
+    gamma: float = knob(1.0, "Discount factor γ in [0, 1] (1.0, as released).", ge=0.0, le=1.0)
+    update_mode: Literal["mean", "const"] = knob("mean", "α = 1/N ('mean') or constant ('const').")
+    learning_rate: float = knob(0.1, "α when update_mode='const'.", gt=0.0)
+    n_step: int | None = knob(None, "None = Monte-Carlo return; n = n-step bootstrapping.", ge=1)
+    random_advice: bool = knob(True, "Random encouraged/discouraged actions when no Q is informative (paper default).",
+                               flag="--no-random-advice", switch_help="ablation: no random advice")
+    decoding: Literal["auto", "generate", "rank"] = knob(
+        "auto",
+        "'generate': the model writes 'action -> Q' lines (the paper's protocol); 'rank': score the valid actions "
+        "by log-probability + advice_weight × advised Q (in-process llama.cpp only); 'auto': rank for in-process "
+        "llama.cpp models, generate for every other model.",
     )
-    decoding: Literal["auto", "generate", "rank"] = field(
-        default="auto",
-        metadata={
-            "description": "'generate': the model writes 'action -> Q' lines (the paper's protocol); 'rank': score the "
-            "valid actions by log-probability + advice_weight × advised Q (in-process llama.cpp only); 'auto': rank "
-            "for in-process llama.cpp models, generate for every other model."
-        },
-    )
-    advice_weight: float = field(default=5.0, metadata={"description": "Weight of the advised Q in 'rank' decoding."})
-    temperature: float = field(default=0.0, metadata={"description": "Sampling temperature."})
-    max_tokens: int = field(default=96, metadata={"description": "Tokens the model may write per call."})
-    seed: int = field(default=0, metadata={"description": "Seed of the advice randomness."})
-    run_id: str = field(default="adhoc", metadata={"description": "Run id written into memory provenance."})
-    model_instance: Any = field(default=None, metadata={"description": "Injected LangChain model (tests, pipelines)."})
-    memory_instance: Any = field(default=None, metadata={"description": "Injected ExperienceMemory."})
-    task_set_instance: Any = field(default=None, metadata={"description": "Injected TaskSet."})
-    sessions_instance: Any = field(default=None, metadata={"description": "Injected EnvironmentSessions."})
+    advice_weight: float = knob(5.0, "Weight of the advised Q in 'rank' decoding.", ge=0.0)
+    temperature: float = knob(0.0, "Sampling temperature.", ge=0.0)
+    max_tokens: int = knob(96, "Tokens the model may write per call.", gt=0)
+    seed: int = knob(0, "Seed of the advice randomness and of the model.")
 
     def __post_init__(self) -> None:
-        # Environment fallbacks, as in the LangGraph templates, for Studio and the CLI.
-        self.model = _env("REMEMBERER_MODEL", self.model) if self.model == "local" else self.model
-        self.base_url = self.base_url or os.environ.get("OPENAI_BASE_URL")
-        self.memory_dir = _env("REMEMBERER_MEMORY_DIR", self.memory_dir) if self.memory_dir == ".rememberer/memory" else self.memory_dir
-        if self.top_m < 0 or self.history_length < 0 or self.token_budget < 0:
-            raise ValueError("top_m, history_length and token_budget must be ≥ 0")
-        if self.decoding not in ("auto", "generate", "rank"):
-            raise ValueError(f"decoding must be 'auto', 'generate' or 'rank', got {self.decoding!r}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError("max_steps must be ≥ 1")
+        apply_env(self)
+        check_fields(self)
+        for f in fields(self):
+            choices = literal_choices(f)
+            if choices and getattr(self, f.name) not in choices:
+                raise ValueError(f"{f.name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, f.name)!r}")
 
     @property
     def memory_namespace(self) -> str:
         return self.namespace or self.task_set
 
     def plain(self) -> dict[str, Any]:
-        """The JSON-able knobs (for run directories and logs)."""
-        out = {}
-        for f in fields(self):
-            if f.name.endswith("_instance") or f.name == "api_key":
-                continue
-            out[f.name] = getattr(self, f.name)
-        return out
+        """The JSON-able knobs (for run directories and logs): no secrets, no injected objects."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not (f.metadata.get("secret") or f.metadata.get("hidden"))}
+
+
+def literal_choices(f: Field) -> tuple[Any, ...] | None:
+    """The allowed values of a ``Literal[...]`` field (annotations are strings here)."""
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    if isinstance(kind, str) and kind.startswith("Literal["):
+        import ast
+
+        return tuple(ast.literal_eval("(" + kind[len("Literal["):-1] + ",)"))
+    return None
+
+
+@dataclass(kw_only=True)
+class AgentContext(AgentKnobs):
+    """The graph's context schema: the knobs, the run id and the injection seams."""
+
+    run_id: str = knob("adhoc", "Run id written into memory provenance.", cli=False)
+    model_instance: Any = knob(None, "Injected LangChain model (tests, pipelines).", hidden=True, cli=False)
+    memory_instance: Any = knob(None, "Injected ExperienceMemory.", hidden=True, cli=False)
+    task_set_instance: Any = knob(None, "Injected TaskSet.", hidden=True, cli=False)
+    sessions_instance: Any = knob(None, "Injected EnvironmentSessions.", hidden=True, cli=False)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        """The schema Studio shows: no secrets, no injected instances, no unknown keys."""
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        for f in fields(cls):
+            if f.metadata.get("secret") or f.metadata.get("hidden"):
+                schema.get("properties", {}).pop(f.name, None)
+        schema["additionalProperties"] = False
+        return schema
+
+    @classmethod
+    def from_knobs(cls, knobs: AgentKnobs, **extra: Any) -> "AgentContext":
+        """The context for a settings object that extends :class:`AgentKnobs` (e.g. RunSettings)."""
+        values = {f.name: getattr(knobs, f.name) for f in fields(AgentKnobs)}
+        values.update(extra)
+        return cls(**values)
+
+
+_dataclass_init = AgentContext.__init__
+
+
+def _checked_init(self: AgentContext, *args: Any, **kwargs: Any) -> None:
+    """Unknown keys (a typo in Studio's context panel, a stale config) are an error, not ignored."""
+    known = {f.name for f in fields(AgentContext)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        visible = sorted(f.name for f in fields(AgentContext) if not (f.metadata.get("hidden") or f.metadata.get("secret")))
+        raise ValueError(f"unknown context key(s) {', '.join(map(repr, unknown))}; known keys: {', '.join(visible)}")
+    _dataclass_init(self, *args, **kwargs)
+
+
+AgentContext.__init__ = _checked_init  # type: ignore[method-assign]
+
+
+def knob_fields() -> tuple[Field, ...]:
+    return fields(AgentKnobs)
+
+
+__all__ = ["AgentContext", "AgentKnobs", "MISSING", "check_fields", "knob", "knob_fields", "literal_choices"]

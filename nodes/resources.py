@@ -63,6 +63,10 @@ def memory(ctx: AgentContext) -> ExperienceMemory:
 def model(ctx: AgentContext) -> Any:
     if ctx.model_instance is not None:
         return ctx.model_instance
+    if ctx.model.startswith("fake:"):  # scripted offline models for Studio, the CLI and demos
+        from rememberer.fakes import from_spec
+
+        return from_spec(ctx.model)
     key = ("model", ctx.model, ctx.base_url, ctx.temperature, ctx.max_tokens, ctx.seed)
     return _cached(
         key,

@@ -14,73 +14,46 @@ import sys
 import time
 from typing import Any
 
-PAPER = {"train_goals": 10, "epochs": 3, "test_goals": 100}
 QUICK = {"train_goals": 4, "epochs": 3, "test_goals": 6, "max_steps": 12}
+"""Defaults of ``run`` (the ten-minute main job); goal counts are clamped to the split sizes and
+the step cap to the task set's own, so they are valid for every task set. ``train`` and ``eval``
+default to the paper's protocol (the RunSettings defaults: 10 goals × 3 epochs, 100 test goals)."""
 
 
-def _add_common(p: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
-    g = p.add_argument_group("task and model")
-    g.add_argument("--task", default="textcraft", help="task set: textcraft (default), webshop, chain")
-    g.add_argument("--model", default=os.environ.get("REMEMBERER_MODEL", "local"),
-                   help="local (embedded Gemma-3-270M), local:PATH.gguf, openai:MODEL, openai-completion:MODEL")
-    g.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL"), help="OpenAI-compatible endpoint URL")
-    g.add_argument("--api-key", default=None, help="endpoint key (default: $OPENAI_API_KEY)")
+def _add_common(p: argparse.ArgumentParser, command: str, defaults: dict[str, Any] | None = None) -> None:
+    from rememberer.runner import RunSettings
+    from rememberer.settings import add_settings_arguments
+
+    add_settings_arguments(p, RunSettings, command, defaults)
+    g = p.add_argument_group("task set options")
     g.add_argument("--webshop-data", default=None, help="WebShop data directory (default: ../shared/data/webshop or $REMEMBERER_WEBSHOP_DATA)")
     g.add_argument("--pool", default=None, help="initial experience pool of the task set (WebShop: E0, E1, E2)")
-    m = p.add_argument_group("memory and learning")
-    m.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"),
-                   help="Chroma directory of the experience memory (shared across runs)")
-    m.add_argument("--gamma", type=float, default=1.0, help="discount γ (default 1.0, as released)")
-    m.add_argument("--update-mode", choices=["mean", "const"], default="mean", help="α = 1/N (mean) or constant")
-    m.add_argument("--learning-rate", type=float, default=0.1, help="α for --update-mode const")
-    m.add_argument("--n-step", type=int, default=None, help="n-step bootstrapping (default: Monte-Carlo return)")
-    m.add_argument("--no-random-advice", dest="random_advice", action="store_false", help="ablation: no random advice")
-    r = p.add_argument_group("protocol")
-    r.add_argument("--train-goals", type=int, default=defaults.get("train_goals", PAPER["train_goals"]), help="number of training goals (from the train split)")
-    r.add_argument("--epochs", type=int, default=defaults.get("epochs", PAPER["epochs"]))
-    r.add_argument("--test-goals", type=int, default=defaults.get("test_goals", PAPER["test_goals"]), help="number of test goals (from the test split)")
-    r.add_argument("--train-split", default="train")
-    r.add_argument("--test-split", default="test")
-    r.add_argument("--keep-solved", dest="drop_solved", action="store_false", help="replay solved goals in later epochs")
-    r.add_argument("--max-steps", type=int, default=defaults.get("max_steps"), help="step cap per episode (default: the task set's)")
-    r.add_argument("--top-m", type=int, default=2, help="exemplars per prompt")
-    r.add_argument("--token-budget", type=int, default=1800, help="tokens for exemplars")
-    r.add_argument("--history", type=int, default=5, help="previous actions shown")
-    r.add_argument("--decoding", choices=["auto", "generate", "rank"], default="auto",
-                   help="generate: the model writes 'action -> Q' lines (the paper's protocol); rank: log-prob of each "
-                   "valid action + advised Q (in-process model); auto (default): rank for the in-process model, else generate")
-    r.add_argument("--advice-weight", type=float, default=5.0, help="weight of the advised Q in rank decoding")
-    r.add_argument("--temperature", type=float, default=0.0)
-    r.add_argument("--max-tokens", type=int, default=96, help="tokens per model answer")
-    r.add_argument("--seed", type=int, default=0)
-    o = p.add_argument_group("output")
-    o.add_argument("--runs-dir", default="runs", help="where run directories are created")
-    o.add_argument("--run-name", default=None)
-    o.add_argument("--resume", metavar="RUN", default=None,
+    p.add_argument("--resume", metavar="RUN", default=None,
                    help="continue the interrupted run RUN in --runs-dir with its saved settings (finished episodes are kept, never replayed)")
-    o.add_argument("--save-prompts", action="store_true", help="keep full prompts in trajectories.jsonl")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (``rememberer: error: …``, exit 2), like every other error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"rememberer: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rememberer", description="REMEMBERER/RLEM: a frozen LLM that learns from an experience memory.")
+    parser = _Parser(prog="rememberer", description="REMEMBERER/RLEM: a frozen LLM that learns from an experience memory.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train, then evaluate with frozen memory (the main job)")
-    _add_common(run, QUICK)
+    _add_common(run, "run", QUICK)
     run.add_argument("--baseline", action="store_true", help="also evaluate without memory (same model, same goals)")
     train = sub.add_parser("train", help="training epochs with memory updates")
-    _add_common(train, PAPER)
+    _add_common(train, "train")
     ev = sub.add_parser("eval", help="evaluate on test goals with the memory frozen")
-    _add_common(ev, PAPER)
-    ev.add_argument("--no-memory", dest="use_memory", action="store_false", help="baseline: no exemplars at all")
-    mem = sub.add_parser("memory", help="inspect or export an experience memory")
-    mem.add_argument("action", choices=["stats", "show", "export", "repair"],
-                     help="stats, show and export open the memory read-only; repair moves undecodable records to quarantine/")
-    mem.add_argument("--task", default="textcraft")
-    mem.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"))
-    mem.add_argument("--webshop-data", default=None)
-    mem.add_argument("--goal", default=None, help="show: only records whose task mentions this text")
-    mem.add_argument("--limit", type=int, default=10)
-    mem.add_argument("--out", default="memory-export.json", help="export: output JSON file")
+    _add_common(ev, "eval")
+    mem = sub.add_parser("memory", help="look at, search, edit and clean an experience memory")
+    _add_memory_commands(mem)
+    rep = sub.add_parser("report", help="write a self-contained HTML report of a run directory")
+    rep.add_argument("run_dir")
+    rep.add_argument("--out", default=None, help="output file (default: RUN_DIR/report.html)")
     tasks = sub.add_parser("tasks", help="list task sets and their splits")
     tasks.add_argument("--webshop-data", default=None)
     return parser
@@ -97,22 +70,32 @@ def _task_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _settings(args: argparse.Namespace):
+    """RunSettings from the flags; every bad value is rejected here, before any work starts."""
     from rememberer.runner import RunSettings
+    from rememberer.settings import settings_from_args
 
-    if args.epochs < 1 and args.command != "eval":
+    settings = settings_from_args(RunSettings, args, args.command, task_options=_task_options(args))
+    if settings.epochs < 1 and args.command != "eval":
         raise ValueError("--epochs must be at least 1")
-    return RunSettings(
-        task_set=args.task, model=args.model, base_url=args.base_url, api_key=args.api_key,
-        memory_dir=args.memory_dir, runs_dir=args.runs_dir, run_name=args.run_name,
-        train_split=args.train_split, test_split=args.test_split, train_goals=args.train_goals,
-        test_goals=args.test_goals, epochs=args.epochs, drop_solved=args.drop_solved,
-        use_memory=getattr(args, "use_memory", True), max_steps=args.max_steps, top_m=args.top_m,
-        token_budget=args.token_budget, history_length=args.history, gamma=args.gamma,
-        update_mode=args.update_mode, learning_rate=args.learning_rate, n_step=args.n_step,
-        random_advice=args.random_advice, decoding=args.decoding, advice_weight=args.advice_weight,
-        temperature=args.temperature, max_tokens=args.max_tokens,
-        seed=args.seed, save_prompts=args.save_prompts, task_options=_task_options(args),
-    )
+    return settings
+
+
+def _apply_defaults(args: argparse.Namespace, settings, tasks) -> None:
+    """Fit the defaults the user did not override to the task set: ``run``'s small ones, and
+    never more goals than a split has (the paper's 100 test goals become the whole split of a
+    smaller task set), never a longer quick step cap than the task set's own. Explicit values
+    are kept and checked by :func:`_pick`."""
+    from rememberer.settings import given
+
+    quick = args.command == "run"
+    sizes = {"train_goals": len(tasks.goals(settings.train_split)), "test_goals": len(tasks.goals(settings.test_split))}
+    for name, size in sizes.items():
+        if not given(args, name):
+            setattr(settings, name, min(QUICK[name] if quick else getattr(settings, name), size))
+    if quick and not given(args, "epochs"):
+        settings.epochs = QUICK["epochs"]
+    if quick and not given(args, "max_steps"):
+        settings.max_steps = min(QUICK["max_steps"], tasks.max_steps)
 
 
 def _pick(goals: tuple[str, ...], n: int, split: str) -> list[str]:
@@ -123,29 +106,55 @@ def _pick(goals: tuple[str, ...], n: int, split: str) -> list[str]:
     return list(goals[:n])
 
 
+def progress_columns() -> tuple:
+    """Phase, bar, done/total, elapsed, ETA, then the running score, which is the column that
+    gives way (ellipsis) on narrow terminals: the counts and times stay readable at 80 columns."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.table import Column
+
+    return (
+        TextColumn("{task.description}", table_column=Column(width=8, no_wrap=True, overflow="ellipsis")),
+        BarColumn(bar_width=14),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA", style="progress.remaining"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=28)),
+    )
+
+
+def episode_status(wins: int, played: int, result) -> str:
+    return f"solved {wins}/{played} · {result.goal_id} {result.steps} st"
+
+
 def _run_protocol(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress
 
     from rememberer.runner import Run
+    from rememberer.tasks import load_task_set
 
     console = Console(stderr=True)
     resume = getattr(args, "resume", None)
-    settings = Run.saved_settings(args.runs_dir, resume, api_key=args.api_key) if resume else _settings(args)
+    if resume:
+        settings = Run.saved_settings(args.runs_dir, resume, api_key=getattr(args, "api_key", None))
+    else:
+        settings = _settings(args)  # every flag checked before anything is loaded
     started = time.perf_counter()
-    with console.status("loading model, memory and task set…"):
-        run = Run(settings, resume=bool(resume))
-    tasks = run.tasks
+    tasks = load_task_set(settings.task_set, **settings.task_options)
+    if not resume:
+        _apply_defaults(args, settings, tasks)
     do_train = args.command in ("run", "train")
     do_eval = args.command in ("run", "eval")
     train_goals = _pick(tasks.goals(settings.train_split), settings.train_goals, settings.train_split) if do_train else []
     test_goals = _pick(tasks.goals(settings.test_split), settings.test_goals, settings.test_split) if do_eval else []
+    with console.status("loading model, memory and task set…"):
+        run = Run(settings, task_set=tasks, resume=bool(resume))
     console.print(
         f"run [bold]{run.run_id}[/] · task {tasks.name} · model {settings.model} · memory {run.memory.path} "
         f"({len(run.memory)} records) · step cap {run.step_cap}"
     )
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
+    with Progress(*progress_columns(), console=console) as progress:
         def tracker(label: str, total: int):
             bar = progress.add_task(label, total=total, status="")
             wins = [0, 0]
@@ -153,7 +162,7 @@ def _run_protocol(args: argparse.Namespace) -> int:
             def update(result) -> None:
                 wins[0] += result.success
                 wins[1] += 1
-                progress.update(bar, advance=1, status=f"solved {wins[0]}/{wins[1]} · last {result.goal_id!r} in {result.steps} steps")
+                progress.update(bar, advance=1, status=episode_status(wins[0], wins[1], result))
 
             return bar, update
 
@@ -167,15 +176,18 @@ def _run_protocol(args: argparse.Namespace) -> int:
 
             run.train(train_goals, settings.epochs, on_train)
         if test_goals:
-            _, update = tracker("eval (frozen memory)" if settings.use_memory else "eval (no memory)", len(test_goals))
+            _, update = tracker("eval" if settings.use_memory else "baseline", len(test_goals))
             run.evaluate(test_goals, update, phase="eval" if settings.use_memory else "baseline")
             if getattr(args, "baseline", False):
-                _, update = tracker("baseline (no memory)", len(test_goals))
+                _, update = tracker("baseline", len(test_goals))
                 run.context.use_memory = False
                 run.evaluate(test_goals, update, phase="baseline")
                 run.context.use_memory = True
     summary = run.summary(time.perf_counter() - started)
     _print_summary(summary)
+    from rememberer.report import run_report
+
+    Console().print(f"report: {run_report(run.directory, memory=run.memory)}")
     return 0
 
 
@@ -206,43 +218,178 @@ def _print_summary(summary: dict[str, Any]) -> None:
     console.print(f"run directory: {summary['run_dir']} · total wall time {summary['wall_seconds']} s")
 
 
+def _add_memory_commands(mem: argparse.ArgumentParser) -> None:
+    common = _Parser(add_help=False)
+    common.add_argument("--task", default="textcraft", help="task set whose memory to open (default: textcraft)")
+    common.add_argument("--namespace", default=None, help="memory namespace (default: the task set name)")
+    common.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"),
+                        help="Chroma directory of the experience memory [env $REMEMBERER_MEMORY_DIR]")
+    common.add_argument("--webshop-data", default=None, help="WebShop data directory")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    ops = mem.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ops.add_parser("stats", parents=[common], help="counts, Q distribution, sources and runs")
+    p = ops.add_parser("list", parents=[common], help="records as a table")
+    p.add_argument("--goal", "--contains", dest="contains", default=None, help="only records whose task or observation contains this text")
+    p.add_argument("--sort", choices=["updated", "visits", "q", "task"], default="updated")
+    p.add_argument("--limit", type=int, default=20)
+    p = ops.add_parser("show", parents=[common], help="one record with its actions and provenance (id prefix), or the first matches of --goal")
+    p.add_argument("record_id", nargs="?", default=None)
+    p.add_argument("--goal", dest="contains", default=None)
+    p.add_argument("--limit", type=int, default=5)
+    p = ops.add_parser("search", parents=[common], help="records by meaning (task and observation)")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10, help="how many (default 10)")
+    p = ops.add_parser("edit", parents=[common], help="set an action's Q and/or reason (recorded as an edit)")
+    p.add_argument("record_id")
+    p.add_argument("action_text", metavar="ACTION", help="the action, exactly as stored")
+    p.add_argument("--q", type=float, default=None)
+    p.add_argument("--reason", default=None)
+    p.add_argument("--add", action="store_true", help="add the action if the record does not have it")
+    p.add_argument("--editor", default=os.environ.get("USER", "cli"), help="who edits (kept in provenance)")
+    p = ops.add_parser("delete", parents=[common], help="delete a record, or everything one run contributed")
+    p.add_argument("record_id", nargs="?", default=None)
+    p.add_argument("--run", dest="run_id", default=None, help="delete the records this run created (and no other touched)")
+    p.add_argument("--dry-run", action="store_true")
+    p = ops.add_parser("export", parents=[common], help="write every record to a JSON file")
+    p.add_argument("--out", default="memory-export.json")
+    p = ops.add_parser("import", parents=[common], help="load what export wrote (validated, all or nothing)")
+    p.add_argument("file")
+    p.add_argument("--replace", action="store_true", help="overwrite records with the same key")
+    p = ops.add_parser("prune", parents=[common], help="delete records by age, visits or value (all given criteria must hold)")
+    p.add_argument("--older-than-days", type=float, default=None)
+    p.add_argument("--max-visits", type=int, default=None)
+    p.add_argument("--max-q", type=float, default=None)
+    p.add_argument("--include-pinned", action="store_true", help="also annotated pool records")
+    p.add_argument("--dry-run", action="store_true")
+    p = ops.add_parser("dedup", parents=[common], help="merge near-duplicate keys (see memory/tools.py:dedup for the rule)")
+    p.add_argument("--threshold", type=float, default=0.98, help="observation similarity that counts as the same state")
+    p.add_argument("--dry-run", action="store_true")
+    ops.add_parser("repair", parents=[common], help="move undecodable records to quarantine/ (then delete them from the store)")
+    p = ops.add_parser("report", parents=[common], help="a self-contained HTML page of the memory")
+    p.add_argument("--out", default="memory-report.html")
+
+
+WRITING = {"edit", "delete", "import", "prune", "dedup", "repair"}
+
+
 def _memory_command(args: argparse.Namespace) -> int:
     import json
+    from datetime import datetime
 
     from rich.console import Console
     from rich.markup import escape
+    from rich.table import Table
 
-    from rememberer.memory import ExperienceMemory, MemoryReader
+    from rememberer.memory import tools
     from rememberer.tasks import load_task_set
 
     tasks = load_task_set(args.task, **_task_options(args))
-    if not os.path.isdir(args.memory_dir):
-        raise FileNotFoundError(f"no memory at {args.memory_dir}")
-    console = Console()
     if args.action == "repair":
-        memory = ExperienceMemory(args.memory_dir, namespace=tasks.name, observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
-        console.print_json(json.dumps(memory.repair()))
+        from rememberer.memory import ExperienceMemory
+
+        tools.open_memory(args.memory_dir, args.namespace or tasks.name, create=False)  # refuses a wrong --task or directory
+        repaired = ExperienceMemory(args.memory_dir, namespace=args.namespace or tasks.name,
+                                    observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight).repair()
+        Console().print_json(json.dumps(repaired, default=str))
         return 0
-    memory = MemoryReader(args.memory_dir, namespace=tasks.name)  # read-only: never writes a file
-    if args.action == "stats":
-        console.print_json(json.dumps({"path": str(memory.path), "namespace": memory.namespace, **memory.stats()}))
-    elif args.action == "export":
+    memory = tools.open_memory(args.memory_dir, args.namespace or tasks.name, create=args.action == "import",
+                               observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
+    console = Console()
+
+    def emit(data) -> None:
+        console.print_json(json.dumps(data, default=str)) if args.json else console.print(data)
+
+    def when(ts: float) -> str:
+        return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+    def table(records, extra=None) -> Table:
+        from rich import box
+
+        t = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption="* annotated (pinned) record" if any(r.pinned for r in records) else None)
+        t.add_column("id", no_wrap=True)
+        t.add_column("task", min_width=14, overflow="fold")
+        t.add_column("observation", min_width=14, overflow="fold")
+        t.add_column("n", justify="right")
+        t.add_column("best action", min_width=10, overflow="fold")
+        t.add_column("Q", justify="right")
+        t.add_column("updated", no_wrap=True, min_width=11)
+        if extra:
+            t.add_column(extra[0], justify="right")
+        for i, r in enumerate(records):
+            best = r.sorted_actions()[0] if r.actions else None
+            row = [r.id[:8] + ("*" if r.pinned else ""), escape(r.task), escape((r.observation.splitlines() or [""])[0][:80]),
+                   str(r.visits), escape(best.action) if best else "-", f"{best.q:.2f}" if best else "-",
+                   datetime.fromtimestamp(r.provenance.updated_at).strftime("%m-%d %H:%M")]
+            if extra:
+                row.append(extra[1][i])
+            t.add_row(*row)
+        return t
+
+    def show(record) -> None:
+        if args.json:
+            return emit(tools.record_dict(record))
+        console.print(f"[bold]{escape(record.task)}[/]  [dim]{record.id}[/]")
+        console.print(escape(record.observation))
+        t = Table("action", "Q", "visits", "mean reward", "reason")
+        for a in record.sorted_actions():
+            t.add_row(escape(a.action), f"{a.q:.3f}", str(a.visits), f"{a.mean_reward:.3f}", escape(a.reason))
+        console.print(t)
+        p = record.provenance
+        console.print(f"visits {record.visits} · source {p.source} · created {when(p.created_at)} · updated {when(p.updated_at)}")
+        console.print(f"runs: {', '.join(p.run_ids) or '-'} · models: {', '.join(p.models) or '-'}")
+
+    action = args.action
+    if action == "stats":
+        data = tools.summary(memory)
+        if args.json:
+            emit(data)
+        else:
+            t = Table("", "", show_header=False)
+            for key in ("path", "namespace", "embedding_model", "records", "tasks", "pinned", "actions", "visits", "positive_q_records"):
+                t.add_row(key, str(data[key]))
+            t.add_row("sources", ", ".join(f"{k}: {v}" for k, v in data["sources"].items()) or "-")
+            t.add_row("Q histogram", " ".join(f"{e:.1f}:{c}" for e, c in zip(data["q_histogram"]["edges"], data["q_histogram"]["counts"])))
+            t.add_row("runs (records)", ", ".join(f"{k} ({v})" for k, v in list(data["runs"].items())[:5]) or "-")
+            console.print(t)
+    elif action == "list":
+        records = tools.list_records(memory, contains=args.contains, sort=args.sort, limit=args.limit)
+        emit([tools.record_dict(r) for r in records]) if args.json else console.print(table(records))
+    elif action == "show":
+        if args.record_id:
+            show(tools.find(memory, args.record_id))
+        else:
+            records = tools.list_records(memory, contains=args.contains, sort="visits", limit=args.limit)
+            if args.json:
+                emit([tools.record_dict(r) for r in records])
+            else:
+                for r in records:
+                    show(r)
+    elif action == "search":
+        hits = tools.search(memory, args.query, k=args.k)
+        if args.json:
+            emit([h.as_dict() for h in hits])
+        else:
+            console.print(table([h.record for h in hits], ("score", [f"{h.score:.3f}" for h in hits])))
+    elif action == "edit":
+        record = tools.edit(memory, args.record_id, args.action_text, q=args.q, reason=args.reason, add=args.add, editor=args.editor)
+        show(record)
+    elif action == "delete":
+        emit(tools.delete_records(memory, record_id=args.record_id, run_id=args.run_id, dry_run=args.dry_run))
+    elif action == "export":
         count = memory.export(args.out)
-        console.print(f"exported {count} records to {args.out}")
-    else:
-        shown = 0
-        for record in memory.records():
-            if args.goal and args.goal.lower() not in record.task.lower():
-                continue
-            first_line = (record.observation.splitlines() or [""])[0][:80]
-            console.print(f"[bold]{escape(record.task)}[/] | {escape(first_line)} (visits {record.visits}, {record.provenance.source})")
-            for a in record.sorted_actions():
-                console.print(f"   {a.q:5.2f}  n={a.visits:<3} {escape(a.action)}  [dim]{escape(a.reason[:60])}[/]")
-            shown += 1
-            if shown >= args.limit:
-                break
-    if memory.skipped:
-        print(f"rememberer: warning: skipped {len(memory.skipped)} corrupt records; `rememberer memory repair` quarantines them", file=sys.stderr)
+        emit({"exported": count, "file": args.out}) if args.json else console.print(f"exported {count} records to {args.out}")
+    elif action == "import":
+        emit(tools.import_export(memory, args.file, replace=args.replace))
+    elif action == "prune":
+        emit(tools.prune(memory, older_than_days=args.older_than_days, max_visits=args.max_visits, max_q=args.max_q,
+                         include_pinned=args.include_pinned, dry_run=args.dry_run))
+    elif action == "dedup":
+        emit(tools.dedup(memory, threshold=args.threshold, dry_run=args.dry_run))
+    elif action == "report":
+        from rememberer.report import memory_report
+
+        out = memory_report(memory, args.out)
+        emit({"report": str(out)}) if args.json else console.print(f"wrote {out}")
     return 0
 
 
@@ -272,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
             return _memory_command(args)
         if args.command == "tasks":
             return _tasks_command(args)
+        if args.command == "report":
+            from rememberer.report import run_report
+
+            print(f"wrote {run_report(args.run_dir, args.out)}")
+            return 0
         return _run_protocol(args)
     except (TaskError, MemoryStoreError, CorruptRecordError, ModelUnavailableError, FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"rememberer: error: {exc}", file=sys.stderr)

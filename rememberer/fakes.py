@@ -52,3 +52,19 @@ class BrokenModel(FakeListChatModel):
 
     def _call(self, *args, **kwargs):
         raise RuntimeError("model exploded")
+
+
+FAKE_SPECS = {
+    "fake:advice": "AdviceFollowingModel: follows the last exemplar's advice, else the first valid action",
+    "fake:script:A|B|…": "answers A, then B, … in order, cycling (e.g. 'fake:script:move right -> 1.0 go')",
+}
+
+
+def from_spec(spec: str):
+    """The fake model a ``fake:…`` model spec names (see :data:`FAKE_SPECS`)."""
+    kind, _, rest = spec.partition(":")[2].partition(":")
+    if kind == "advice":
+        return AdviceFollowingModel(default=rest or None)
+    if kind == "script" and rest:
+        return scripted(*rest.split("|"))
+    raise ValueError(f"unknown fake model spec {spec!r} (known: {', '.join(FAKE_SPECS)})")

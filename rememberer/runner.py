@@ -26,13 +26,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -41,52 +42,54 @@ from typing import Any
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from rememberer.graph import AgentContext, builder, recursion_limit
+from rememberer.graph import AgentContext, builder, checkpointer, recursion_limit
+from rememberer.graph.context import AgentKnobs, knob
 from rememberer.nodes import resources
 from rememberer.nodes.models import ModelUnavailableError, model_id, probe
 from rememberer.tasks import TaskError, TaskSet, load_task_set
 from rememberer.tasks.sessions import EnvironmentSessions
 
 
-@dataclass
-class RunSettings:
-    """Everything a run needs; the CLI fills it, tests and notebooks build it directly."""
+@dataclass(kw_only=True)
+class RunSettings(AgentKnobs):
+    """Everything a run needs: the agent's knobs (declared once, in :class:`AgentKnobs`) plus
+    the protocol. The CLI is derived from these fields (:mod:`rememberer.settings`); tests and
+    notebooks build it directly. Bad values raise one-line ValueErrors at construction."""
 
-    task_set: str = "textcraft"
-    model: str = "local"
-    base_url: str | None = None
-    api_key: str | None = None
-    memory_dir: str = ".rememberer/memory"
-    runs_dir: str = "runs"
-    run_name: str | None = None
-    train_split: str = "train"
-    test_split: str = "test"
-    train_goals: int = 10
-    test_goals: int = 100
-    epochs: int = 3
-    drop_solved: bool = True
-    use_memory: bool = True
-    max_steps: int | None = None
-    top_m: int = 2
-    token_budget: int = 1800
-    history_length: int = 5
-    gamma: float = 1.0
-    update_mode: str = "mean"
-    learning_rate: float = 0.1
-    n_step: int | None = None
-    random_advice: bool = True
-    decoding: str = "auto"
-    advice_weight: float = 5.0
-    temperature: float = 0.0
-    max_tokens: int = 96
-    seed: int = 0
-    save_prompts: bool = False
-    task_options: dict[str, Any] = field(default_factory=dict)
+    runs_dir: str = knob("runs", "Where run directories are created.")
+    run_name: str | None = knob(None, "Name of the run directory (default: time stamp, task set and a random suffix).")
+    train_split: str = knob("train", "Split the training goals come from.")
+    test_split: str = knob("test", "Split the test goals come from.")
+    train_goals: int = knob(10, "Number of training goals (the first of the train split).", ge=0)
+    test_goals: int = knob(100, "Number of test goals (the first of the test split).", ge=0)
+    epochs: int = knob(3, "Training epochs.", ge=0)
+    drop_solved: bool = knob(True, "Replay only unsolved goals after the first epoch (the paper's protocol).",
+                             flag="--keep-solved", switch_help="replay solved goals in later epochs")
+    save_prompts: bool = knob(False, "Keep full prompts in trajectories.jsonl.")
+    task_options: dict[str, Any] = knob({}, "Options of the task set loader (WebShop: data_dir, pool).", cli=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_run_location(self.runs_dir, self.run_name)
 
     def public(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("api_key")
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("secret")}
+
+
+def check_run_location(runs_dir: str, run_name: str | None) -> None:
+    """Reject run names that leave ``runs_dir``, and a ``runs_dir`` that cannot be written."""
+    if run_name is not None:
+        if not run_name or run_name in (".", "..") or Path(run_name).name != run_name or "\\" in run_name:
+            raise ValueError(f"run name {run_name!r} must be a plain directory name inside --runs-dir")
+        if (Path(runs_dir) / run_name).exists():
+            raise FileExistsError(f"run directory {Path(runs_dir) / run_name} already exists")
+    existing = Path(runs_dir).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"runs dir {runs_dir}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"runs dir {runs_dir} is not writable ({existing})")
 
 
 @dataclass
@@ -132,14 +135,10 @@ class Run:
                 raise ValueError("resuming needs the run name")
             if not (self.directory / "config.json").is_file():
                 raise FileNotFoundError(f"no run to resume at {self.directory}")
-        else:
-            self.directory.mkdir(parents=True, exist_ok=False)
-        # Every knob with the same name in RunSettings and AgentContext is passed through.
-        shared = {f.name for f in fields(AgentContext)} & {f.name for f in fields(RunSettings)}
-        knobs = {name: getattr(settings, name) for name in shared}
-        knobs.update(task_set=self.tasks.name, run_id=self.run_id)
-        self.context = AgentContext(
-            **knobs,
+        self.context = AgentContext.from_knobs(
+            settings,
+            task_set=self.tasks.name,
+            run_id=self.run_id,
             task_set_instance=self.tasks,
             model_instance=model,
             memory_instance=memory,
@@ -152,26 +151,34 @@ class Run:
             probe(self.context.model_instance, settings.base_url)
         self.memory = self.context.memory_instance
         self.step_cap = resources.step_cap(self.context)
-        # Persistence is the runner's business: checkpoints per episode thread (on disk, so a
-        # killed run can continue), dropped once the episode is written to the run directory.
-        self._checkpoints = sqlite3.connect(str(self.directory / "checkpoints.sqlite"), check_same_thread=False)
-        # WAL + synchronous=NORMAL: a killed process loses nothing committed (only a power cut
-        # can drop the last checkpoints, which then replay); a full fsync per graph step cost ~10 ms.
-        self._checkpoints.execute("PRAGMA journal_mode=WAL")
-        self._checkpoints.execute("PRAGMA synchronous=NORMAL")
-        # The state's typed records are allowed explicitly (nothing else is unpacked; no pickle).
-        serde = JsonPlusSerializer(allowed_msgpack_modules=[
-            ("rememberer.graph.state", name) for name in ("Candidate", "Exemplar", "StepRecord")
-        ])
-        self.checkpointer = SqliteSaver(self._checkpoints, serde=serde)
-        self.app = builder.compile(checkpointer=self.checkpointer)
-        self.results: list[EpisodeResult] = []
-        self._finished: dict[tuple[str, int, str], EpisodeResult] = {}
-        self._commit_lock = threading.Lock()
-        if resume:
-            self._load_finished()
-        else:
-            self._write_config()
+        # The directory is made last, once everything above worked: a failed start leaves nothing.
+        if not resume:
+            self.directory.mkdir(parents=True, exist_ok=False)
+        try:
+            # Persistence is the runner's business: checkpoints per episode thread (on disk, so a
+            # killed run can continue), dropped once the episode is written to the run directory.
+            self._checkpoints = sqlite3.connect(str(self.directory / "checkpoints.sqlite"), check_same_thread=False)
+            # WAL + synchronous=NORMAL: a killed process loses nothing committed (only a power cut
+            # can drop the last checkpoints, which then replay); a full fsync per graph step cost ~10 ms.
+            self._checkpoints.execute("PRAGMA journal_mode=WAL")
+            self._checkpoints.execute("PRAGMA synchronous=NORMAL")
+            # The state's typed records are allowed explicitly (nothing else is unpacked; no pickle).
+            serde = JsonPlusSerializer(allowed_msgpack_modules=[
+                ("rememberer.graph.state", name) for name in ("Candidate", "Exemplar", "StepRecord")
+            ])
+            self.checkpointer = SqliteSaver(self._checkpoints, serde=serde)
+            self.app = builder.compile(checkpointer=self.checkpointer)
+            self.results: list[EpisodeResult] = []
+            self._finished: dict[tuple[str, int, str], EpisodeResult] = {}
+            self._commit_lock = threading.Lock()
+            if resume:
+                self._load_finished()
+            else:
+                self._write_config()
+        except BaseException:
+            if not resume:
+                shutil.rmtree(self.directory, ignore_errors=True)
+            raise
 
     # ------------------------------------------------------------------ resume
     @staticmethod
@@ -358,7 +365,7 @@ class Run:
                 "wall_seconds": round(sum(r.wall_seconds for r in results), 1),
             }
 
-        phases = sorted({r.phase for r in self.results})
+        phases = ordered_phases({r.phase for r in self.results})
         train_goals = {r.goal_id for r in self.results if r.phase == "train"}
         solved_so_far: set[str] = set()
         per_epoch = {}
@@ -424,6 +431,15 @@ def _rewrite(path: Path, lines: list[str]) -> None:
     os.replace(tmp, path)
 
 
+PHASE_ORDER = ("train", "eval", "baseline")
+
+
+def ordered_phases(phases: Iterable[str]) -> list[str]:
+    """Phases in protocol order (train, eval, baseline), any others after them by name."""
+    phases = set(phases)
+    return [p for p in PHASE_ORDER if p in phases] + sorted(phases - set(PHASE_ORDER))
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"# Run {summary['run_id']}",
@@ -446,29 +462,54 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+REFERENCE_STYLE = {"eval": ("tab:green", (0, (6, 3))), "baseline": ("tab:red", (0, (2, 2)))}
+
+
+def reference_lines(summary: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """(label, success rate, drawn y) of each evaluation phase; equal rates are drawn a hair
+    apart so that both lines stay visible, and 0 or 1 sits inside the axes, not on them."""
+    lines = []
+    for phase in ordered_phases(summary["phases"]):
+        b = summary["phases"][phase]
+        if phase != "train" and b.get("episodes"):
+            lines.append([f"{phase}: {b['success_rate']:.0%} of {b['episodes']} test goals", b["success_rate"], b["success_rate"]])
+    for i, line in enumerate(lines):
+        same = [other for other in lines[:i] if abs(other[1] - line[1]) < 0.01]
+        line[2] = line[1] + 0.035 * len(same) * (-1 if line[1] > 0.5 else 1)
+    return [tuple(line) for line in lines]
+
+
 def plot_learning_curve(summary: dict[str, Any], path: Path) -> None:
-    """Success rate per training epoch, with the evaluation phases as reference lines."""
+    """Success rate per training epoch, with the evaluation phases as labelled reference lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
 
     epochs = summary["train_epochs"]
-    fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=110)
+    xs = [int(e) + 1 for e in epochs] or [1]
     if epochs:
-        xs = [int(e) + 1 for e in epochs]
-        ax.plot(xs, [b["solved_so_far"] for b in epochs.values()], marker="o", label="training goals solved so far")
-        ax.plot(xs, [b["success_rate"] for b in epochs.values()], marker="s", linestyle=":", alpha=0.7,
+        ax.plot(xs, [b["solved_so_far"] for b in epochs.values()], marker="o", color="tab:blue", label="training goals solved so far")
+        ax.plot(xs, [b["success_rate"] for b in epochs.values()], marker="s", linestyle=":", color="tab:blue", alpha=0.6,
                 label="success among goals played that epoch")
-        ax.set_xticks(xs)
-    for phase, b in summary["phases"].items():
-        if phase != "train" and b.get("episodes"):
-            ax.axhline(b["success_rate"], linestyle="--", color="gray" if "baseline" in phase else "tab:green", label=f"{phase} ({b['episodes']} goals)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("epoch")
+    ax.set_xticks(xs)
+    ax.set_xlim(min(xs) - 0.3, max(xs) + 0.3)
+    for label, rate, y in reference_lines(summary):
+        phase = label.split(":", 1)[0]
+        color, dash = REFERENCE_STYLE.get(phase, ("tab:gray", (0, (4, 2, 1, 2))))
+        ax.axhline(y, linestyle=dash, color=color, linewidth=1.6, label=label)
+        ax.annotate(f"{phase} {rate:.0%}", xy=(1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0),
+                    textcoords="offset points", va="center", fontsize=8, color=color)
+    ax.set_ylim(-0.08, 1.08)
+    ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_xlabel("training epoch")
     ax.set_ylabel("success rate")
     ax.set_title(f"{summary['task_set']}: {summary['model_id']}", fontsize=9)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0, -0.2), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

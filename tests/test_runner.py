@@ -92,7 +92,7 @@ def test_environment_crash_is_recorded_and_the_run_goes_on(settings, memory):
         (["eval", "--task", "chain", "--model", "quantum:1"], "unknown model spec"),
         (["eval", "--task", "chain", "--model", "local:/no/such/model.gguf"], "GGUF model file not found"),
         (["memory", "stats", "--memory-dir", "/no/such/dir"], "no memory at"),
-        (["eval", "--task", "chain", "--test-goals", "99", "--model", "openai-completion:x", "--api-key", "k", "--base-url", "http://127.0.0.1:9"], "cannot use the model endpoint"),
+        (["eval", "--task", "chain", "--test-goals", "1", "--model", "openai-completion:x", "--api-key", "k", "--base-url", "http://127.0.0.1:9"], "cannot use the model endpoint"),
     ],
 )
 def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):

@@ -1,0 +1,95 @@
+"""Command-line flags derived from the settings dataclasses (the one source of truth).
+
+Every field of :class:`rememberer.runner.RunSettings` (which extends
+:class:`rememberer.graph.context.AgentKnobs`) becomes a flag, with its description as help,
+its ``Literal`` values as choices and its bounds checked when the settings object is built.
+Booleans that default to True become ``--no-…``-style switches (``flag`` in the metadata
+names them). Nothing here lists the knobs by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from dataclasses import MISSING, Field, fields
+from typing import Any
+
+from rememberer.graph.context import AgentKnobs, literal_choices
+
+GROUPS = {
+    "task and model": ("task_set", "model", "base_url", "api_key"),
+    "memory and learning": ("memory_dir", "namespace", "gamma", "update_mode", "learning_rate", "n_step", "random_advice"),
+    "output": ("runs_dir", "run_name", "save_prompts"),
+}
+"""Where a flag is listed in ``--help``; fields not named here go to 'protocol'."""
+
+
+def flag_name(f: Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _scalar(kind: Any) -> Any:
+    """int, float or str for an annotation like ``int | None``."""
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and len(args) == 1:
+        kind = args[0]
+    return kind if kind in (int, float, str) else str
+
+
+def cli_fields(settings_cls: type, command: str) -> list[Field]:
+    out = []
+    for f in fields(settings_cls):
+        if f.metadata.get("cli", True) is False:
+            continue
+        if "commands" in f.metadata and command not in f.metadata["commands"]:
+            continue
+        out.append(f)
+    return out
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, settings_cls: type, command: str,
+                           defaults: dict[str, Any] | None = None) -> None:
+    """One flag per settings field. Values left unset stay absent from the namespace
+    (``argparse.SUPPRESS``), so the dataclass defaults, environment fallbacks and the
+    command's own ``defaults`` apply in one place: :func:`settings_from_args`."""
+    hints = typing.get_type_hints(settings_cls, include_extras=False)
+    groups = {name: parser.add_argument_group(name) for name in (*GROUPS, "protocol")}
+    group_of = {field_name: group for group, names in GROUPS.items() for field_name in names}
+    defaults = defaults or {}
+    for f in cli_fields(settings_cls, command):
+        group = groups[group_of.get(f.name, "protocol")]
+        default = defaults.get(f.name, f.default if f.default is not MISSING else None)
+        help_text = f.metadata["description"]
+        if f.metadata.get("env"):
+            help_text += f" [env ${f.metadata['env']}]"
+        kind = hints[f.name]
+        if kind is bool:
+            action = "store_false" if f.default else "store_true"
+            switch = f.metadata.get("switch_help", help_text)
+            group.add_argument(flag_name(f), dest=f.name, action=action, default=argparse.SUPPRESS, help=switch)
+            continue
+        choices = literal_choices(f)
+        if default is not None and not f.metadata.get("secret"):
+            help_text += f" (default: {default})"
+        group.add_argument(
+            flag_name(f), dest=f.name, default=argparse.SUPPRESS, metavar=None if choices else f.name.upper(),
+            type=_scalar(kind) if not choices else None, choices=choices, help=help_text.replace("%", "%%"),
+        )
+
+
+def settings_from_args(settings_cls: type, args: argparse.Namespace, command: str, **extra: Any):
+    """Build the settings object from the flags given (absent flags keep the defaults).
+
+    Raises ValueError (one line) for a bad value, before any work starts."""
+    given = {f.name: getattr(args, f.name) for f in cli_fields(settings_cls, command) if hasattr(args, f.name)}
+    given.update(extra)
+    return settings_cls(**given)
+
+
+def given(args: argparse.Namespace, name: str) -> bool:
+    """Whether a flag was given on the command line (not defaulted)."""
+    return hasattr(args, name)
+
+
+__all__ = ["AgentKnobs", "add_settings_arguments", "cli_fields", "flag_name", "given", "settings_from_args"]

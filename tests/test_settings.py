@@ -1,0 +1,145 @@
+"""One source of settings: AgentKnobs → AgentContext, RunSettings and the CLI; early rejection."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+
+import pytest
+
+from rememberer.cli import build_parser, episode_status, main, progress_columns
+from rememberer.graph.context import AgentContext, AgentKnobs, knob
+from rememberer.runner import EpisodeResult, RunSettings, ordered_phases, reference_lines
+from rememberer.settings import add_settings_arguments, cli_fields, flag_name
+
+
+def test_every_knob_reaches_the_context_the_run_settings_and_the_cli():
+    run_flags = {a.dest: a for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions}
+    context_fields = {f.name: f for f in dataclasses.fields(AgentContext)}
+    settings_fields = {f.name for f in dataclasses.fields(RunSettings)}
+    for f in dataclasses.fields(AgentKnobs):
+        assert f.metadata["description"], f.name
+        assert f.name in context_fields and f.name in settings_fields
+        if f.metadata.get("cli", True) and "commands" not in f.metadata:
+            assert f.name in run_flags, f"{f.name} has no flag"
+            assert run_flags[f.name].option_strings == [flag_name(f)]
+
+
+def test_a_new_knob_yields_its_flag_and_its_check_without_other_edits():
+    @dataclasses.dataclass(kw_only=True)
+    class Extended(RunSettings):
+        q_aggregation: float = knob(0.5, "A knob added later.", ge=0.0, le=1.0)
+
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser, Extended, "run")
+    args = parser.parse_args(["--q-aggregation", "0.25"])
+    assert args.q_aggregation == 0.25
+    assert "q_aggregation" in {f.name for f in cli_fields(Extended, "run")}
+    with pytest.raises(ValueError, match="q_aggregation must be ≤ 1.0"):
+        Extended(q_aggregation=2.0)
+
+
+def test_studio_facing_plain_view_has_no_secrets_or_instances():
+    ctx = AgentContext(api_key="sk-secret", model_instance=object())
+    plain = ctx.plain()
+    assert "api_key" not in plain and not any(k.endswith("_instance") for k in plain)
+    assert json.dumps(plain)
+    assert "api_key" not in RunSettings(api_key="sk-secret").public()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--gamma", "1.5"], "gamma must be ≤ 1.0"),
+        (["--gamma", "-0.1"], "gamma must be ≥ 0.0"),
+        (["--gamma", "nan"], "gamma must be a number, got NaN"),
+        (["--n-step", "0"], "n_step must be ≥ 1"),
+        (["--learning-rate", "0"], "learning_rate must be > 0.0"),
+        (["--max-tokens", "0"], "max_tokens must be > 0"),
+        (["--temperature", "-1"], "temperature must be ≥ 0.0"),
+        (["--top-m", "-1"], "top_m must be ≥ 0"),
+        (["--max-steps", "0"], "max_steps must be ≥ 1"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--gamma", "abc"], "invalid float value: 'abc'"),
+        (["--update-mode", "median"], "invalid choice: 'median'"),
+        (["--run-name", "../escape"], "must be a plain directory name inside --runs-dir"),
+        (["--run-name", "a/b"], "must be a plain directory name inside --runs-dir"),
+        (["--run-name", ".."], "must be a plain directory name inside --runs-dir"),
+        (["--train-goals", "9"], "split 'train' has only 3 goals (asked for 9)"),
+        (["--model", "openai:x", "--base-url", "http://127.0.0.1:9", "--api-key", "k"], "cannot use the model endpoint"),
+        (["--model", "fake:nonsense"], "unknown fake model spec"),
+    ],
+)
+def test_bad_arguments_are_rejected_in_one_line_and_leave_no_run_directory(flags, message, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    argv = ["run", "--task", "chain", "--model", "fake:advice", "--memory-dir", str(tmp_path / "m"), "--runs-dir", str(runs), *flags]
+    with pytest.raises(SystemExit) if message.startswith("invalid") else _no_exit() as exit_info:
+        code = main(argv)
+    code = exit_info.value.code if message.startswith("invalid") else code
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+class _no_exit:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_unwritable_runs_dir_is_rejected_before_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["run", "--task", "chain", "--model", "fake:advice", "--runs-dir", str(tmp_path / "file" / "runs")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_existing_run_name_is_refused(tmp_path, capsys):
+    (tmp_path / "runs" / "mine").mkdir(parents=True)
+    argv = ["run", "--task", "chain", "--model", "fake:advice", "--runs-dir", str(tmp_path / "runs"), "--run-name", "mine"]
+    assert main(argv) == 2 and "already exists" in capsys.readouterr().err
+
+
+def test_run_with_quick_defaults_works_for_the_chain_task(tmp_path, capsys):
+    argv = ["run", "--task", "chain", "--model", "fake:advice", "--memory-dir", str(tmp_path / "m"),
+            "--runs-dir", str(tmp_path / "runs"), "--run-name", "quick", "--baseline"]
+    assert main(argv) == 0
+    config = json.loads((tmp_path / "runs" / "quick" / "config.json").read_text())
+    assert config["settings"]["train_goals"] == 3 and config["settings"]["test_goals"] == 2  # clamped to the splits
+    summary = json.loads((tmp_path / "runs" / "quick" / "summary.json").read_text())
+    assert list(summary["phases"]) == ["train", "eval", "baseline"]
+    out = capsys.readouterr().out
+    assert out.index("train 1") < out.index("eval") < out.index("baseline")
+
+
+def test_phases_are_in_protocol_order():
+    assert ordered_phases({"baseline", "eval", "train", "extra"}) == ["train", "eval", "baseline", "extra"]
+
+
+def test_reference_lines_stay_apart_and_off_the_axes():
+    summary = {"phases": {"baseline": {"episodes": 5, "success_rate": 0.0}, "eval": {"episodes": 5, "success_rate": 0.0}}}
+    (eval_label, _, eval_y), (base_label, _, base_y) = reference_lines(summary)
+    assert eval_label.startswith("eval") and base_label.startswith("baseline")
+    assert eval_y != base_y and -0.08 < min(eval_y, base_y) and max(eval_y, base_y) < 1.08
+
+
+def test_progress_with_eta_is_readable_at_80_columns():
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(width=80, file=io.StringIO(), force_terminal=False, color_system=None)
+    progress = Progress(*progress_columns(), console=console, auto_refresh=False)
+    task = progress.add_task("baseline", total=100, status="")
+    result = EpisodeResult(phase="eval", epoch=0, goal_id="a-long-goal-identifier-0123456789-abcdef", episode_id="x",
+                           success=True, reward=1.0, steps=7, fallbacks=0, retries=0, truncated=False, prompt_tokens=0,
+                           completion_tokens=0, model_seconds=0, wall_seconds=1, actions=[], backup={})
+    progress.update(task, advance=37, status=episode_status(30, 37, result))
+    console.print(progress.make_tasks_table(progress.tasks))
+    lines = [line for line in console.file.getvalue().splitlines() if line.strip()]
+    assert len(lines) == 1 and len(lines[0]) <= 80
+    assert "37/100" in lines[0] and "ETA" in lines[0] and "solved 30/37" in lines[0] and "baseline" in lines[0]
