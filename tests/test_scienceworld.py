@@ -235,3 +235,12 @@ def test_cli_trains_and_evaluates_scienceworld_with_the_controlled_policy(sw, tm
     assert {e["phase"] for e in episodes} == {"train", "eval"}
     # the pool's first gold action from the hallway is copied by the advice-following policy
     assert any(e["actions"] and e["actions"][0].startswith("open door to") for e in episodes)
+
+
+@needs_java
+@pytest.mark.slow
+def test_pinned_variations_and_pool_are_current(sw):
+    """make_data --check: the package's splits and the gold-path pool regenerate identically (~25 s)."""
+    from rememberer.tasks.scienceworld.make_data import main
+
+    assert main(["--check"]) == 0

@@ -12,7 +12,8 @@ given, since the CLI passes no ScienceWorld options):
 * ``valid_actions`` (``REMEMBERER_SCIENCEWORLD_VALID_ACTIONS=1``): list the simulator's valid
   actions in every observation. Off by default: the list has 400-3,000 entries and is the slow
   part of a step (about 40 ms, against 3 ms for the step itself).
-* ``max_steps`` (``REMEMBERER_SCIENCEWORLD_MAX_STEPS``): step cap per episode (default 30).
+* ``max_steps`` (``REMEMBERER_SCIENCEWORLD_MAX_STEPS``): step cap per episode (default 30, the
+  runner's cap; the environment itself enforces an explicitly given cap, else 100).
 * ``simplifications`` (``REMEMBERER_SCIENCEWORLD_SIMPLIFICATIONS``): e.g. ``"easy"`` or
   ``"openDoors,teleportAction"`` (default: none).
 """
@@ -29,6 +30,8 @@ from .matcher import canonical_observation, observation_similarity
 
 HERE = Path(__file__).parent
 DEFAULT_MAX_STEPS = 30
+ENV_STEP_LIMIT = 100
+"""ScienceWorld's own default ``envStepLimit``; the environment's backstop when no cap is given."""
 
 
 def _round_robin(tasks: dict[str, dict[str, list[int]]], names: list[str], split: str) -> tuple[str, ...]:
@@ -65,20 +68,25 @@ def load_task_set(
     for train in ("train", "train_transfer"):  # training variations never appear in dev or test
         check_disjoint("scienceworld", {train: splits[train], **evaluation}, train=train)
     listed = _flag(valid_actions, "REMEMBERER_SCIENCEWORLD_VALID_ACTIONS")
-    cap_text = max_steps if max_steps is not None else os.environ.get("REMEMBERER_SCIENCEWORLD_MAX_STEPS", DEFAULT_MAX_STEPS)
+    cap_text = max_steps if max_steps is not None else os.environ.get("REMEMBERER_SCIENCEWORLD_MAX_STEPS")
+    explicit = cap_text is not None
     try:
-        cap = int(cap_text)
+        cap = int(cap_text) if explicit else DEFAULT_MAX_STEPS
     except ValueError:
         raise TaskError(f"scienceworld: max_steps must be an integer, got {cap_text!r}") from None
     if cap < 1:
         raise TaskError("scienceworld: max_steps must be at least 1")
+    # The runner caps episodes at its own --max-steps (default: this task set's max_steps). The
+    # environment ends an episode itself at an explicitly given cap, otherwise only at
+    # ScienceWorld's own default limit, so that a larger --max-steps is not cut short.
+    env_cap = cap if explicit else ENV_STEP_LIMIT
     simpl = simplifications if simplifications is not None else os.environ.get("REMEMBERER_SCIENCEWORLD_SIMPLIFICATIONS", "")
     return TaskSet(
         name="scienceworld",
         description="ScienceWorld: science experiments in a text world (30 task types; dense score rewards).",
         splits=splits,
         make_env=partial(
-            ScienceWorldTaskEnv, valid_actions=listed, step_cap=cap, simplifications=simpl,
+            ScienceWorldTaskEnv, valid_actions=listed, step_cap=env_cap, simplifications=simpl,
             known_tasks=frozenset(names),
         ),
         max_steps=cap,
