@@ -149,6 +149,20 @@ def test_step_cap_and_invalid_actions(sw):
 
 
 @needs_java
+def test_ambiguous_command_takes_the_first_interpretation_and_replays(sw):
+    a, b = sw.make_env(), sw.make_env()
+    a.reset("find-animal:0")  # starts in the hallway; the kitchen has several doors
+    a.step("open door to kitchen")
+    a.step("go to kitchen")
+    obs = a.step("look at door")
+    assert "ambiguous; the first interpretation was taken" in obs.feedback
+    assert "Ambiguous request" not in obs.feedback
+    b.reset("boil:0")
+    again = a.step("look around")  # replay includes the answer "0" to the question
+    assert again.observation == obs.observation and "kitchen" in again.observation
+
+
+@needs_java
 def test_valid_actions_only_when_asked(sw):
     env = load_task_set("scienceworld", valid_actions=True).make_env()
     obs = env.reset("find-animal:225")
