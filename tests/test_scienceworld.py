@@ -96,6 +96,19 @@ def test_pool_is_well_formed_and_drawn_from_training_variations():
         assert task in described and task in ts.splits["train_transfer"]
 
 
+def test_missing_java_or_package_is_a_clear_error(monkeypatch):
+    from rememberer.tasks.scienceworld import env as sw_env
+
+    monkeypatch.setattr(sw_env, "_ENGINE", None)  # never touches a running JVM; restored afterwards
+    monkeypatch.setattr(sw_env, "java_available", lambda: False)
+    with pytest.raises(TaskError, match="needs Java"):
+        sw_env.ScienceWorldTaskEnv().reset("boil:0")
+    monkeypatch.setattr(sw_env, "java_available", lambda: True)
+    monkeypatch.setitem(sys.modules, "scienceworld", None)  # import fails as if not installed
+    with pytest.raises(TaskError, match=r"pip install -e '\.\[scienceworld\]'"):
+        sw_env.ScienceWorldTaskEnv().reset("boil:0")
+
+
 needs_java = pytest.mark.skipif(not java_available(), reason="ScienceWorld needs Java on PATH (its simulator is a JAR)")
 
 
