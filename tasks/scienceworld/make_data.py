@@ -4,8 +4,9 @@
 
 Writes ``variations.json`` (the package's own train/dev/test variation lists for all 30 task
 types, and the task types of the transfer experiment) and ``pool.json`` (annotated gold
-trajectories of training variations). ``--check`` regenerates both in memory and exits non-zero
-if the files differ. Needs Java and the ``scienceworld`` extra.
+trajectories of training variations, with the trajectories themselves). ``--check`` regenerates
+the variations and replays the stored trajectories (gold paths are not reproducible across JVM
+runs) and exits non-zero if anything differs. Needs Java and the ``scienceworld`` extra.
 """
 
 from __future__ import annotations
@@ -49,7 +50,15 @@ def build_variations() -> dict:
     }
 
 
-def build_pool(variations: dict) -> dict:
+def build_pool(variations: dict, trajectories: dict[str, list[str]] | None = None) -> dict:
+    """Annotated records from gold trajectories of training variations.
+
+    ``trajectories`` (goal -> actions) replays stored paths instead of asking the simulator for
+    gold paths: ScienceWorld's gold-path generator is not reproducible across JVM runs (measured:
+    ``find-non-living-thing:0`` picks different objects in different runs), so ``--check``
+    replays the trajectories stored in ``pool.json`` and verifies they still reach 100 and yield
+    the same records.
+    """
     from ..base import TaskError
     from .env import ScienceWorldTaskEnv
 
@@ -57,18 +66,26 @@ def build_pool(variations: dict) -> dict:
     records: list[dict] = []
     by_key: dict[tuple[str, str], dict] = {}
     goals = []
+    stored: dict[str, list[str]] = {}
     for task in variations["transfer_tasks"]:
         for variation in variations["tasks"][task]["train"][:POOL_VARIATIONS_PER_TASK]:
             goal = f"{task}:{variation}"
-            env.reset(goal)
-            gold = env.gold_actions()
+            if trajectories is not None:
+                if goal not in trajectories:
+                    raise TaskError(f"pool.json has no stored trajectory for {goal}")
+                gold = list(trajectories[goal])
+            else:
+                env.reset(goal)
+                gold = env.gold_actions()
             obs = env.reset(goal)
+            played: list[str] = []
             history: list[str] = []
             for action in gold:
                 before = env.score
                 state, past = obs, list(history)
                 obs = env.step(action)
                 history.append(action)
+                played.append(action)
                 key = (state.task, state.observation)
                 entry = {
                     "action": action,
@@ -89,6 +106,7 @@ def build_pool(variations: dict) -> dict:
             if not obs.success:
                 raise TaskError(f"gold path of {goal} ended with score {env.score}, not 100")
             goals.append(goal)
+            stored[goal] = played
     return {
         "format": "rememberer-pool/1",
         "task_set": "scienceworld",
@@ -96,6 +114,7 @@ def build_pool(variations: dict) -> dict:
             "Gold trajectories of training variations " + ", ".join(goals) +
             "; Q = the score still to be gained (return to go, gamma 1) on each gold action."
         ),
+        "trajectories": stored,
         "records": records,
     }
 
@@ -104,8 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="verify the files are current")
     args = parser.parse_args(argv)
+    from .env import shutdown_engine
+
+    # The simulator's gold paths depend on what the JVM ran before (measured: after other games,
+    # find-non-living-thing:0's gold path picks another object), so each part starts a fresh JVM.
+    shutdown_engine()
     variations = build_variations()
-    pool = build_pool(variations)
+    shutdown_engine()
+    trajectories = None
+    if args.check and (HERE / "pool.json").exists():
+        trajectories = json.loads((HERE / "pool.json").read_text(encoding="utf-8")).get("trajectories")
+    pool = build_pool(variations, trajectories)
+    shutdown_engine()
     outputs = {HERE / "variations.json": variations, HERE / "pool.json": pool}
     stale = []
     for path, data in outputs.items():
