@@ -15,6 +15,8 @@ TASK_SETS = {
     "textcraft": "rememberer.tasks.textcraft",
     "webshop": "rememberer.tasks.webshop",
     "chain": "rememberer.tasks.chain",
+    "scienceworld": "rememberer.tasks.scienceworld",
+    "wikihow": "rememberer.tasks.wikihow",
 }
 
 

@@ -37,7 +37,7 @@ from .pages import (
     render_sub,
 )
 from .reward import get_reward
-from .search import TOP_N, normalize_query
+from .search import TOP_N, TooManyClauses, normalize_query
 
 PRODUCT_WINDOW = 10
 """Products per results page (upstream ``PRODUCT_WINDOW``)."""
@@ -125,7 +125,10 @@ class WebShopEnv:
                 return self._observe(
                     feedback="Invalid action: there is no search box on this page; click[back to search] first."
                 )
-            self._search(normalize_query(arg), 1)
+            try:
+                self._search(normalize_query(arg), 1)
+            except TooManyClauses as exc:  # Lucene would raise; upstream would crash
+                return self._observe(feedback=f"Invalid action: {exc}; use fewer keywords.")
             return self._observe()
         if arg == "search" or arg not in self.page.clickables:
             return self._observe(

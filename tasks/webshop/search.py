@@ -14,7 +14,7 @@ needs Java and a 137 MB jar, so this module re-implements the parts that decide 
 * **Query**: Anserini's bag-of-words query: each distinct analysed term once, boosted by how
   often it occurs in the query; scores summed.
 
-Ties are broken by catalog order (Lucene breaks them by internal document id).
+Results are ordered as Anserini orders them: scores rounded to four decimals, ties by ASIN.
 """
 
 from __future__ import annotations
@@ -25,13 +25,32 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import regex
 
 from ..base import TaskError
+from .tokenizer import _EXT_PICT, standard_tokens
 
 K1 = 0.9
 B = 0.4
 TOP_N = 50
 """Upstream ``SEARCH_RETURN_N``."""
+MAX_CLAUSE_COUNT = 1024
+"""Lucene's ``IndexSearcher.getMaxClauseCount()`` default: a query with more distinct terms fails."""
+
+
+class TooManyClauses(TaskError):
+    """The query has more distinct analysed terms than Lucene accepts (``TooManyClauses``).
+
+    Upstream WebShop would crash on such a query (pyserini re-raises the Java exception);
+    here the search raises this error and the environment turns it into an invalid-action
+    message, leaving the page unchanged.
+    """
+
+    def __init__(self, n_terms: int) -> None:
+        super().__init__(
+            f"the query has {n_terms} distinct terms; Lucene accepts at most {MAX_CLAUSE_COUNT}"
+        )
+        self.n_terms = n_terms
 
 LUCENE_ENGLISH_STOPWORDS = frozenset(
     """a an and are as at be but by for if in into is it no not of on or such that the their
@@ -39,29 +58,7 @@ LUCENE_ENGLISH_STOPWORDS = frozenset(
 )
 """``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`` (33 words); Anserini removes them at index time."""
 
-# A word is a run of letters/digits/underscores (UAX#29 ALetter, Numeric, ExtendNumLet).
-# Two runs stay one token across a single "mid" character: between letters a MidLetter or
-# MidNumLet or apostrophe (``o'neil``, ``u.s.a``, ``a:b``), between digits a MidNum or
-# MidNumLet or apostrophe (``1,000``, ``3.5``). Everything else breaks.
-_LETTER = r"[^\W\d_]"
-_TOKEN_RE = re.compile(
-    r"\w+(?:(?:(?<=" + _LETTER + r")[:.'\u2019\u00b7\u2018](?=" + _LETTER + r")"
-    r"|(?<=\d)[,.;'\u2019](?=\d))\w+)*"
-)
-# Han ideographs and Hiragana are single-character tokens in StandardTokenizer.
-_IDEOGRAPHIC_RE = re.compile(r"[\u3040-\u309f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-# Emoji with default emoji presentation become tokens of their own in Lucene >= 7.
-_EMOJI_RE = re.compile(
-    "[\U0001f300-\U0001f5ff\U0001f600-\U0001f64f\U0001f680-\U0001f6ff\U0001f900-\U0001faff"
-    "\u231a\u231b\u23e9-\u23ec\u23f0\u23f3\u25fd\u25fe\u2614\u2615\u2648-\u2653\u267f\u2693"
-    "\u26a1\u26aa\u26ab\u26bd\u26be\u26c4\u26c5\u26ce\u26d4\u26ea\u26f2\u26f3\u26f5\u26fa"
-    "\u26fd\u2705\u270a\u270b\u2728\u274c\u274e\u2753-\u2755\u2757\u2795-\u2797\u27b0\u27bf"
-    "\u2b1b\u2b1c\u2b50\u2b55]"
-    "|[\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u2199\u21a9\u21aa\u2328\u23cf\u23ed-\u23ef"
-    "\u23f1\u23f2\u23f8-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb\u25fc\u2600-\u27bf\u2934"
-    "\u2935\u2b05-\u2b07\u3030\u303d\u3297\u3299]\ufe0f"
-)
-_SPLIT_IDEOGRAPHS_RE = re.compile(r"(" + _IDEOGRAPHIC_RE.pattern + r")")
+_EMOJI_TOKEN_RE = regex.compile(r"^(?:" + _EXT_PICT + r"|\p{Emoji_Modifier}|\p{Regional_Indicator}|[0-9#*]\ufe0f?\u20e3)")
 
 
 def _possessive(token: str) -> str:
@@ -72,21 +69,14 @@ def _possessive(token: str) -> str:
 
 
 def tokenize(text: str, *, emoji: bool = True) -> list[str]:
-    """Split ``text`` into StandardTokenizer-like tokens (not yet lower-cased or filtered).
+    """Split ``text`` into ``StandardTokenizer`` tokens (not yet lower-cased or filtered).
 
-    Lucene works on NFC text as given; ``\\w`` in Python matches the same letters and digits
-    for the scripts that occur in the catalog (Latin, some CJK).
+    See :mod:`.tokenizer` for the rules. ``emoji=False`` drops the emoji tokens (Lucene < 7
+    behaviour; kept for the measurement in ``README.md``).
     """
-    tokens: list[str] = []
-    for match in _TOKEN_RE.finditer(text):
-        token = match.group()
-        if _IDEOGRAPHIC_RE.search(token):
-            tokens.extend(part for part in _SPLIT_IDEOGRAPHS_RE.split(token) if part)
-        else:
-            tokens.append(token)
-    if emoji:
-        # Emoji tokens only change document lengths; their position does not matter for BM25.
-        tokens.extend(m.group() for m in _EMOJI_RE.finditer(text))
+    tokens = standard_tokens(text)
+    if not emoji:
+        tokens = [t for t in tokens if not _EMOJI_TOKEN_RE.match(t)]
     return tokens
 
 
@@ -145,8 +135,6 @@ class Analyzer:
     def __call__(self, text: str) -> list[str]:
         terms = []
         for token in tokenize(text, emoji=self._emoji):
-            if len(token) > 255:  # StandardTokenizer's maxTokenLength: longer tokens are split
-                continue
             term = self._term(token)
             if term is not None:
                 terms.append(term)
@@ -240,16 +228,26 @@ class BM25Index:
             tf_norm = (np.asarray(tfs, dtype=f32) * self._norm_inverse[doc_arr]).astype(f32)
             self._postings[term] = (doc_arr, tf_norm, idf)
         self.avgdl = float(avgdl)
+        # position of each document in ASIN order (Anserini's tie-break)
+        self._asin_rank = np.empty(n_docs, dtype=np.int64)
+        self._asin_rank[np.argsort(np.asarray(self.doc_ids), kind="stable")] = np.arange(n_docs)
         self.lengths = lengths
 
     def vocabulary_size(self) -> int:
         return len(self._postings)
 
     def scores(self, query: str) -> tuple[np.ndarray, np.ndarray]:
-        """Return (float32 scores, matched mask) over all documents for ``query``."""
+        """Return (float32 scores, matched mask) over all documents for ``query``.
+
+        Raises :class:`TooManyClauses` when the query has more than 1,024 distinct terms, as
+        Lucene does (every distinct term is one clause, whether the index knows it or not).
+        """
+        terms = Counter(self.analyzer(query))
+        if len(terms) > MAX_CLAUSE_COUNT:
+            raise TooManyClauses(len(terms))
         acc = np.zeros(self.n_docs, dtype=np.float64)
         matched = np.zeros(self.n_docs, dtype=bool)
-        for term, boost in Counter(self.analyzer(query)).items():
+        for term, boost in terms.items():
             posting = self._postings.get(term)
             if posting is None:
                 continue
@@ -261,13 +259,21 @@ class BM25Index:
         return acc.astype(np.float32), matched
 
     def search(self, query: str, k: int = TOP_N) -> list[Hit]:
-        """Top ``k`` documents for ``query`` (highest score first; ties in catalog order)."""
+        """Top ``k`` documents for ``query``, in the order Anserini returns them.
+
+        Anserini's ``TiebreakerReranker`` rounds every score to four decimals (Java
+        ``Math.round(score * 10000) / 10000``) and orders equal rounded scores by the collection
+        docid (the ASIN) ascending, so ties do not depend on Lucene's internal document ids.
+        ``Hit.score`` is the unrounded float32 BM25 score.
+        """
         scores, matched = self.scores(query)
         candidates = np.flatnonzero(matched)
         if candidates.size == 0:
             return []
-        # lexsort: last key is primary. Sort by -score, then by document position.
-        order = np.lexsort((candidates, -scores[candidates]))[:k]
+        cand_scores = scores[candidates]
+        rounded = np.floor(cand_scores * np.float32(10000.0) + np.float32(0.5)).astype(np.int64)
+        # lexsort: last key is primary. Sort by -rounded score, then by ASIN.
+        order = np.lexsort((self._asin_rank[candidates], -rounded))[:k]
         top = candidates[order]
         return [Hit(int(d), self.doc_ids[int(d)], float(scores[d])) for d in top]
 
