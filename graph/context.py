@@ -71,7 +71,7 @@ class AgentKnobs:
         "local",
         "Model spec: 'local' (embedded llama.cpp Gemma-3-270M), 'local:/path/model.gguf', "
         "'openai:<model>' (chat) or 'openai-completion:<model>' for any OpenAI-compatible endpoint; "
-        "'fake:advice' or 'fake:script:A|B' for scripted offline demos.",
+        "'fake:advice' or 'fake:script:A|B' for scripted offline demos, 'scripted:p=0.9[,seed=N]' for the controlled policy.",
         env="REMEMBERER_MODEL",
     )
     base_url: str | None = knob(None, "OpenAI-compatible endpoint URL (else $OPENAI_BASE_URL).", env="OPENAI_BASE_URL")

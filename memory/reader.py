@@ -44,7 +44,9 @@ class MemoryReader:
         self._collection_id = row[0] if row else None
         check_collection(self.path, self.collection, row is not None, len(self) if row else 0)
         if row is None:
-            raise MemoryStoreError(f"memory at {self.path} has no namespace {namespace!r}")
+            names = sorted(n.removeprefix("rememberer-") for (n,) in self._db.execute("SELECT name FROM collections"))
+            self._db.close()
+            raise MemoryStoreError(f"no memory for {namespace!r} at {self.path} (namespaces there: {', '.join(names) or 'none'})")
         meta = dict(self._db.execute(
             "SELECT key, COALESCE(str_value, CAST(int_value AS TEXT), CAST(float_value AS TEXT)) "
             "FROM collection_metadata WHERE collection_id = ?", (self._collection_id,)).fetchall())

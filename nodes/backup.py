@@ -7,6 +7,7 @@ from langgraph.runtime import Runtime
 from rememberer.graph.context import AgentContext
 from rememberer.graph.state import EpisodeState
 from rememberer.memory import Episode, RLEMConfig, Transition
+from rememberer.memory.records import MAX_LIST_ITEMS
 
 from . import resources
 from .models import model_id
@@ -27,7 +28,9 @@ def episode_transitions(state: EpisodeState) -> tuple[Transition, ...]:
                 reward=step.reward,
                 reason=step.reason,
                 action_history=tuple(history),
-                valid_actions=tuple(step.valid_actions or ()),
+                # a record keeps at most MAX_LIST_ITEMS valid actions (the exploration sample);
+                # ScienceWorld lists up to ~3,800 in some rooms
+                valid_actions=tuple((step.valid_actions or ())[:MAX_LIST_ITEMS]),
             )
         )
         history.append(step.action)

@@ -67,6 +67,10 @@ def model(ctx: AgentContext) -> Any:
         from rememberer.fakes import from_spec
 
         return from_spec(ctx.model)
+    if ctx.model.startswith("scripted:"):  # the controlled policy of the transfer experiments
+        from rememberer.fakes import controlled_policy
+
+        return _cached(("model", ctx.model, ctx.run_id), lambda: controlled_policy(ctx.model))
     key = ("model", ctx.model, ctx.base_url, ctx.temperature, ctx.max_tokens, ctx.seed)
     return _cached(
         key,

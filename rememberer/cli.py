@@ -270,6 +270,7 @@ def _add_memory_commands(mem: argparse.ArgumentParser) -> None:
 
 
 WRITING = {"edit", "delete", "import", "prune", "dedup", "repair"}
+READ_ONLY = {"stats", "list", "show", "export"}
 
 
 def _memory_command(args: argparse.Namespace) -> int:
@@ -292,8 +293,17 @@ def _memory_command(args: argparse.Namespace) -> int:
                                     observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight).repair()
         Console().print_json(json.dumps(repaired, default=str))
         return 0
-    memory = tools.open_memory(args.memory_dir, args.namespace or tasks.name, create=args.action == "import",
-                               observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
+    if args.action in READ_ONLY:
+        # Straight from Chroma's SQLite file, opened read-only: these never write a byte.
+        from types import SimpleNamespace
+
+        from rememberer.memory import MemoryReader
+
+        memory = MemoryReader(args.memory_dir, namespace=args.namespace or tasks.name)
+        memory.embedder = SimpleNamespace(model_id=memory.embedding_model)
+    else:
+        memory = tools.open_memory(args.memory_dir, args.namespace or tasks.name, create=args.action == "import",
+                                   observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
     console = Console()
 
     def emit(data) -> None:

@@ -57,6 +57,7 @@ class BrokenModel(FakeListChatModel):
 FAKE_SPECS = {
     "fake:advice": "AdviceFollowingModel: follows the last exemplar's advice, else the first valid action",
     "fake:script:A|B|…": "answers A, then B, … in order, cycling (e.g. 'fake:script:move right -> 1.0 go')",
+    "scripted:p=P[,seed=S]": "ControlledPolicy: the top advised valid action with probability P, else a random valid one",
 }
 
 
@@ -68,3 +69,60 @@ def from_spec(spec: str):
     if kind == "script" and rest:
         return scripted(*rest.split("|"))
     raise ValueError(f"unknown fake model spec {spec!r} (known: {', '.join(FAKE_SPECS)})")
+
+
+class ControlledPolicy(GenericFakeChatModel):
+    """The controlled policy of the transfer experiments: ``scripted:p=P[,seed=S]``.
+
+    With probability ``p`` it takes the advised action — among the column-0 ``Encouraged:``
+    lines of the exemplars, the one with the highest advised Q that is valid now (ties: the
+    later, more similar exemplar) — otherwise, or when no advice applies, a uniformly random
+    valid action. It separates what the memory contributes from what a model does: at
+    ``p = 1`` success is the memory's alone, at ``p = 0`` it is the random baseline.
+    Deterministic for a given seed and sequence of prompts.
+    """
+
+    p: float = 1.0
+    seed: int = 0
+    messages: object = iter(())
+    _rng: object = None
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        import random
+
+        from langchain_core.outputs import ChatGeneration, ChatResult
+
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        prompt = messages[-1].content
+        head, _, new_input = prompt.rpartition("\nNow the new input:")
+        available = re.findall(r"^- (.+)$", new_input.split("Available Actions:", 1)[-1].split("\n...", 1)[0], re.M)
+        best: tuple[float, int, str] | None = None
+        for order, (action, q) in enumerate(re.findall(r"^Encouraged:\n(\S.*?) -> ([0-9.]+)", head, re.M)):
+            if action in available and (best is None or (float(q), order) >= best[:2]):
+                best = (float(q), order, action)
+        draw = self._rng.random()
+        if best is not None and draw < self.p:
+            answer = f"{best[2]} -> {best[0]:.1f} following the advice"
+        elif available:
+            answer = f"{self._rng.choice(available)} -> 0.1 exploring"
+        else:
+            answer = "(none) -> 0.0 nothing to do"
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=answer))])
+
+
+def controlled_policy(spec: str) -> ControlledPolicy:
+    """Parse ``scripted:p=0.9,seed=1`` (either part optional; p defaults to 1)."""
+    options = dict(p=1.0, seed=0)
+    body = spec.partition(":")[2]
+    for part in filter(None, (x.strip() for x in body.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or key not in options:
+            raise ValueError(f"bad controlled-policy spec {spec!r}; use scripted:p=0.9[,seed=N]")
+        try:
+            options[key] = float(value) if key == "p" else int(value)
+        except ValueError:
+            raise ValueError(f"bad value {value!r} in {spec!r}") from None
+    if not 0.0 <= options["p"] <= 1.0:
+        raise ValueError(f"p must be in [0, 1] in {spec!r}")
+    return ControlledPolicy(p=options["p"], seed=options["seed"])

@@ -70,18 +70,18 @@ class RunSettings(AgentKnobs):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_run_location(self.runs_dir, self.run_name)
+        check_run_location(self.runs_dir, self.run_name, must_be_new=False)  # a resume names an existing run
 
     def public(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("secret")}
 
 
-def check_run_location(runs_dir: str, run_name: str | None) -> None:
+def check_run_location(runs_dir: str, run_name: str | None, *, must_be_new: bool = True) -> None:
     """Reject run names that leave ``runs_dir``, and a ``runs_dir`` that cannot be written."""
     if run_name is not None:
         if not run_name or run_name in (".", "..") or Path(run_name).name != run_name or "\\" in run_name:
             raise ValueError(f"run name {run_name!r} must be a plain directory name inside --runs-dir")
-        if (Path(runs_dir) / run_name).exists():
+        if must_be_new and (Path(runs_dir) / run_name).exists():
             raise FileExistsError(f"run directory {Path(runs_dir) / run_name} already exists")
     existing = Path(runs_dir).absolute()
     while not existing.exists():
@@ -130,6 +130,8 @@ class Run:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         self.run_id = settings.run_name or f"{stamp}-{self.tasks.name}-{uuid.uuid4().hex[:6]}"
         self.directory = Path(settings.runs_dir) / self.run_id
+        if not resume:
+            check_run_location(settings.runs_dir, settings.run_name)  # before any model or memory is loaded
         if resume:
             if not settings.run_name:
                 raise ValueError("resuming needs the run name")

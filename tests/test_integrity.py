@@ -138,9 +138,10 @@ def test_read_only_commands_never_touch_a_file(tmp_path, hashing_embedder, capsy
         return {str(p): (p.stat().st_mtime_ns, p.stat().st_size) for p in directory.rglob("*")}
 
     before = snapshot()
-    assert main(["memory", "stats", "--task", "chain", "--memory-dir", str(directory)]) == 0
+    assert main(["memory", "stats", "--task", "chain", "--memory-dir", str(directory), "--json"]) == 0
     assert '"records": 1' in capsys.readouterr().out
     assert main(["memory", "show", "--task", "chain", "--memory-dir", str(directory)]) == 0
+    assert main(["memory", "list", "--task", "chain", "--memory-dir", str(directory)]) == 0
     assert main(["memory", "export", "--task", "chain", "--memory-dir", str(directory), "--out", str(tmp_path / "x.json")]) == 0
     assert snapshot() == before
     # A missing memory is an error for a read-only command, and nothing is created.

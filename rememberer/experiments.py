@@ -1,0 +1,214 @@
+"""Transfer experiments with the controlled policy: does experience help on unseen goals?
+
+    python -m rememberer.experiments transfer [--seeds 0 1 2] [--ps 0.5 0.9 1.0] [--test-goals 100]
+
+For every seed and condition, a fresh memory is trained on the training goals (RLEM updates,
+the controlled policy ``scripted:p=P,seed=S`` acting), then the test goals are played with
+the memory frozen. The controlled policy takes the top advised valid action with probability
+``p``, otherwise a random valid action, so the success it reaches at ``p = 1`` is what the
+memory's advice is worth on goals it never practised; the baseline is the same policy with
+no memory (random valid actions) on the same goals.
+
+Conditions (each over every seed, same goals, same step cap):
+
+* ``random, no memory`` — the best no-memory policy available to this model-free harness;
+* ``advice p=P`` — train and evaluate following advice with probability P, the paper's
+  configuration otherwise (Monte-Carlo return, γ = 1, random exploration advice);
+* ``advice p=P, no exploration advice at test`` — the same memory, but frozen evaluation
+  shows only learned advice (no random encouraged/discouraged actions);
+* ``advice p=P, 2-step, γ=0.9`` — n-step bootstrapping with discounting during training.
+
+Writes ``transfer.json`` (per-seed numbers, run ids, settings) and ``transfer.md`` (mean, sd
+and a 95 % t-interval per condition) to ``--out``. Run directories stay under ``--out/runs``
+so every figure traces to its config, seeds and code version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# two-sided 95 % Student t quantiles by degrees of freedom
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def interval(values: list[float]) -> dict[str, float]:
+    """Mean, sample standard deviation and the 95 % t-interval half-width."""
+    n = len(values)
+    mean = statistics.fmean(values) if values else float("nan")
+    sd = statistics.stdev(values) if n > 1 else 0.0
+    half = _T95.get(n - 1, 1.96) * sd / math.sqrt(n) if n > 1 else float("nan")
+    return {"n": n, "mean": mean, "sd": sd, "ci95": half}
+
+
+@dataclass
+class Condition:
+    name: str
+    p: float
+    use_memory: bool = True
+    train: bool = True
+    knobs: dict[str, Any] = field(default_factory=dict)
+    eval_knobs: dict[str, Any] = field(default_factory=dict)
+
+
+def conditions(ps: list[float]) -> list[Condition]:
+    out = [Condition("random, no memory", p=0.0, use_memory=False, train=False)]
+    for p in ps:
+        out.append(Condition(f"advice p={p:g}", p=p))
+    top = max(ps)
+    out.append(Condition(f"advice p={top:g}, no exploration advice at test", p=top, eval_knobs={"random_advice": False}))
+    out.append(Condition(f"advice p={top:g}, 2-step, γ=0.9", p=top, knobs={"n_step": 2, "gamma": 0.9}))
+    return out
+
+
+def run_condition(condition: Condition, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    from rememberer.fakes import controlled_policy
+    from rememberer.runner import Run, RunSettings
+    from rememberer.tasks import load_task_set
+
+    tasks = load_task_set(args.task)
+    slug = f"{condition.name}".replace(" ", "").replace(",", "_").replace("=", "").replace("γ", "g")
+    name = f"{slug}-seed{seed}"
+    settings = RunSettings(
+        task_set=args.task, model=f"scripted:p={condition.p:g},seed={seed}", memory_dir=str(root / "memory" / name),
+        runs_dir=str(root / "runs"), run_name=name, max_steps=args.max_steps, seed=seed, use_memory=condition.use_memory,
+        train_goals=args.train_goals, test_goals=args.test_goals, epochs=args.epochs, **condition.knobs,
+    )
+    policy = controlled_policy(settings.model)
+    run = Run(settings, model=policy, task_set=tasks)
+    started = time.perf_counter()
+    if condition.train:
+        run.train(list(tasks.goals(args.train_split)[: args.train_goals]), args.epochs)
+    for key, value in condition.eval_knobs.items():
+        setattr(run.context, key, value)
+    run.context.use_memory = condition.use_memory
+    run.evaluate(list(tasks.goals(args.test_split)[: args.test_goals]))
+    summary = run.summary(time.perf_counter() - started)
+    train_eps = [r for r in run.results if r.phase == "train"]
+    last_epoch = max((r.epoch for r in train_eps), default=0)
+    evals = [r for r in run.results if r.phase == "eval"]
+    return {
+        "condition": condition.name, "seed": seed, "run_id": run.run_id,
+        "test_success": sum(r.success for r in evals) / len(evals),
+        "test_reward": sum(r.reward for r in evals) / len(evals),
+        "train_solved_so_far": summary["train_epochs"].get(str(last_epoch), {}).get("solved_so_far") if train_eps else None,
+        "memory_records": summary["memory"]["records"], "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _code_version() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).resolve().parent).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def transfer(args: argparse.Namespace) -> dict[str, Any]:
+    root = Path(args.out)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for condition in conditions(args.ps):
+        for seed in args.seeds:
+            row = run_condition(condition, seed, args, root)
+            rows.append(row)
+            print(f"{condition.name:<48} seed {seed}: test success {row['test_success']:.1%} "
+                  f"({row['wall_seconds']} s, {row['memory_records']} records)", flush=True)
+    table = []
+    for condition in conditions(args.ps):
+        mine = [r for r in rows if r["condition"] == condition.name]
+        table.append({"condition": condition.name, "success": interval([r["test_success"] for r in mine]),
+                      "reward": interval([r["test_reward"] for r in mine]),
+                      "train_solved": interval([r["train_solved_so_far"] for r in mine if r["train_solved_so_far"] is not None])})
+    result = {"task": args.task, "seeds": args.seeds, "train_goals": args.train_goals, "epochs": args.epochs,
+              "test_goals": args.test_goals, "max_steps": args.max_steps, "code_version": _code_version(),
+              "rows": rows, "table": table}
+    (root / "transfer.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    (root / "transfer.md").write_text(markdown(result), encoding="utf-8")
+    if getattr(args, "doc", None):
+        write_doc(result, Path(args.doc), args)
+    print(markdown(result))
+    return result
+
+
+def write_doc(result: dict[str, Any], path: Path, args: argparse.Namespace) -> None:
+    """The results document: how it was made, the table, and what it shows (regenerated whole)."""
+    import os
+    import platform
+
+    from rememberer.nodes.local_llm import cpu_summary
+
+    command = (f"python -m rememberer.experiments transfer --task {args.task} --seeds {' '.join(map(str, args.seeds))} "
+               f"--ps {' '.join(f'{p:g}' for p in args.ps)} --train-goals {args.train_goals} --epochs {args.epochs} "
+               f"--test-goals {args.test_goals} --max-steps {args.max_steps} --out {args.out} --doc {path}")
+    text = "\n".join([
+        "# Results",
+        "",
+        "Generated by one command; do not edit by hand:",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        f"Machine: {cpu_summary()}, Python {platform.python_version()}, load average at the end "
+        f"{os.getloadavg()[0]:.1f}. Per-seed numbers, run ids and settings: `{args.out}/transfer.json`; run "
+        f"directories: `{args.out}/runs/`.",
+        "",
+        "## Transfer to unseen goals with the controlled policy",
+        "",
+        "The controlled policy (`--model scripted:p=P,seed=S`) takes the top advised valid action with "
+        "probability P, otherwise a random valid action. At P = 1 the test success is what the memory's "
+        "advice is worth on goals it never practised; `random, no memory` is the same policy without "
+        "experience.",
+        "",
+        markdown(result),
+    ])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"Task set `{result['task']}`: memory trained on {result['train_goals']} training goals × {result['epochs']} epochs, "
+        f"then {result['test_goals']} unseen test goals with the memory frozen; step cap {result['max_steps']}; "
+        f"seeds {', '.join(map(str, result['seeds']))}; code {result['code_version']}. Mean ± 95 % t-interval over seeds.",
+        "",
+        "| condition | test success | test reward | training goals solved by the last epoch |",
+        "|---|---|---|---|",
+    ]
+    for row in result["table"]:
+        s, r, t = row["success"], row["reward"], row["train_solved"]
+        train = f"{t['mean']:.0%} ± {t['ci95']:.0%}" if t["n"] else "–"
+        lines.append(f"| {row['condition']} | {s['mean']:.1%} ± {s['ci95']:.1%} | {r['mean']:.3f} ± {r['ci95']:.3f} | {train} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rememberer.experiments", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("transfer", help="controlled-policy transfer experiment (see the module docstring)")
+    t.add_argument("--task", default="textcraft")
+    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    t.add_argument("--ps", type=float, nargs="+", default=[0.5, 0.9, 1.0])
+    t.add_argument("--train-goals", type=int, default=10)
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--test-goals", type=int, default=100)
+    t.add_argument("--train-split", default="train")
+    t.add_argument("--test-split", default="test")
+    t.add_argument("--max-steps", type=int, default=15)
+    t.add_argument("--out", default="results/transfer")
+    t.add_argument("--doc", default=None, help="also (re)write this results document, e.g. docs/results.md")
+    args = parser.parse_args(argv)
+    transfer(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

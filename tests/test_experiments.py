@@ -1,0 +1,107 @@
+"""The controlled policy and the transfer-experiment runner (a tiny version of the real grid)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from rememberer.experiments import conditions, interval, transfer
+from rememberer.fakes import ControlledPolicy, controlled_policy
+
+PROMPT = """Preamble.
+
+Here are some examples:
+
+Example 1:
+
+Task: a
+Encouraged:
+get 1 stick -> 0.9 worked
+Discouraged:
+wait -> 0.0
+
+Example 2:
+
+Task: b
+Encouraged:
+get 1 oak log -> 0.4 maybe
+Discouraged:
+
+
+Now the new input:
+
+Task: c
+Available Actions:
+- get 1 oak log
+- get 1 stick
+- craft 1 planks using 1 oak log
+...
+
+Encouraged:
+"""
+
+
+def _answer(model, prompt=PROMPT) -> str:
+    return model.invoke([HumanMessage(content=prompt)]).content.split(" -> ")[0]
+
+
+def test_at_p_1_the_policy_takes_the_best_advised_valid_action():
+    assert _answer(ControlledPolicy(p=1.0)) == "get 1 stick"
+    # advice for an action that is not valid now is ignored
+    invalid = PROMPT.replace("- get 1 stick\n", "")
+    assert _answer(ControlledPolicy(p=1.0), invalid) == "get 1 oak log"
+
+
+def test_at_p_0_the_policy_is_uniformly_random_among_valid_actions():
+    policy = ControlledPolicy(p=0.0, seed=3)
+    picks = [_answer(policy) for _ in range(300)]
+    assert set(picks) == {"get 1 oak log", "get 1 stick", "craft 1 planks using 1 oak log"}
+    assert 60 < picks.count("get 1 stick") < 140  # about a third, not the advice
+
+
+def test_p_is_the_share_of_advised_choices_and_a_seed_makes_it_reproducible():
+    policy = ControlledPolicy(p=0.5, seed=7)
+    picks = [_answer(policy) for _ in range(400)]
+    # followed with probability p, plus a third of the random picks land on it too
+    assert 0.55 < picks.count("get 1 stick") / 400 < 0.78
+    again = ControlledPolicy(p=0.5, seed=7)
+    assert [_answer(again) for _ in range(400)] == picks
+
+
+def test_specs_are_parsed_and_bad_ones_refused():
+    policy = controlled_policy("scripted:p=0.9,seed=4")
+    assert (policy.p, policy.seed) == (0.9, 4)
+    assert controlled_policy("scripted:").p == 1.0
+    for bad in ("scripted:p=2", "scripted:q=1", "scripted:p=x"):
+        with pytest.raises(ValueError):
+            controlled_policy(bad)
+
+
+def test_interval_is_the_t_interval_of_the_seed_means():
+    stats = interval([0.1, 0.2, 0.3])
+    assert stats["mean"] == pytest.approx(0.2) and stats["sd"] == pytest.approx(0.1)
+    assert stats["ci95"] == pytest.approx(4.303 * 0.1 / 3 ** 0.5)
+
+
+@pytest.mark.slow
+def test_a_tiny_transfer_grid_runs_end_to_end_and_reproduces(tmp_path):
+    args = SimpleNamespace(task="chain", seeds=[0, 1], ps=[1.0], train_goals=2, epochs=2, test_goals=2,
+                           train_split="train", test_split="test", max_steps=8, out=str(tmp_path / "a"))
+    first = transfer(args)
+    names = [c.name for c in conditions([1.0])]
+    assert [row["condition"] for row in first["table"]] == names
+    assert len(first["rows"]) == len(names) * 2
+    assert all(0.0 <= r["test_success"] <= 1.0 for r in first["rows"])
+    baseline = [r for r in first["rows"] if r["condition"] == "random, no memory"]
+    assert all(r["memory_records"] == 0 and r["train_solved_so_far"] is None for r in baseline)  # it never trains
+    saved = json.loads((tmp_path / "a" / "transfer.json").read_text())
+    assert saved["rows"] == first["rows"] and "| random, no memory |" in (tmp_path / "a" / "transfer.md").read_text()
+    # every figure traces to a run directory with its config
+    assert all((tmp_path / "a" / "runs" / r["run_id"] / "config.json").is_file() for r in first["rows"])
+    args.out = str(tmp_path / "b")
+    second = transfer(args)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
+    assert strip(second["rows"]) == strip(first["rows"])  # same seeds, same numbers
