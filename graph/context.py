@@ -90,6 +90,15 @@ class AgentKnobs:
     update_mode: Literal["mean", "const"] = knob("mean", "α = 1/N ('mean') or constant ('const').")
     learning_rate: float = knob(0.1, "α when update_mode='const'.", gt=0.0)
     n_step: int | None = knob(None, "None = Monte-Carlo return; n = n-step bootstrapping.", ge=1)
+    memory_keys: Literal["goal-relative", "verbatim"] = knob(
+        "goal-relative",
+        "How experience is keyed. 'goal-relative': states and actions relative to the current goal, where the task set "
+        "defines it (TextCraft: an item's role in the goal's recipe tree), so experience carries over to unseen goals; "
+        "its own namespace '<task>.<scheme>'. 'verbatim': the environment's texts, as in the paper.",
+        flag="--keys",
+    )
+    prune_actions: bool = knob(False, "Show the model only the valid actions the task's goal-relative keys call "
+                               "relevant to the goal (TextCraft: on the goal's recipe tree).")
     random_advice: bool = knob(True, "Random encouraged/discouraged actions when no Q is informative (paper default).",
                                flag="--no-random-advice", switch_help="ablation: no random advice")
     decoding: Literal["auto", "generate", "rank"] = knob(
@@ -110,10 +119,6 @@ class AgentKnobs:
             choices = literal_choices(f)
             if choices and getattr(self, f.name) not in choices:
                 raise ValueError(f"{f.name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, f.name)!r}")
-
-    @property
-    def memory_namespace(self) -> str:
-        return self.namespace or self.task_set
 
     def plain(self) -> dict[str, Any]:
         """The JSON-able knobs (for run directories and logs): no secrets, no injected objects."""

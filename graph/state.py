@@ -82,6 +82,12 @@ class StepRecord(BaseModel):
     """The Q the model predicted for the executed action."""
     fallback: str | None = None
     """Why the step fell back to a no-op (malformed output after the retry, model error)."""
+    memory_task: str | None = None
+    """The task half of the memory key (None: the task text itself, verbatim keys)."""
+    memory_observation: str | None = None
+    """The observation half of the memory key (None: the observation itself)."""
+    memory_action: str | None = None
+    """The executed action as memory keys it (None: the action itself)."""
     reward: float = 0.0
     """Reward the environment returned."""
     done: bool = False

@@ -44,7 +44,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -597,9 +597,11 @@ class ExperienceMemory:
         return {"quarantined": len(bad), "file": str(target) if target else None, "ids": [rid for rid, _, _ in bad]}
 
     # ------------------------------------------------------------------ pools, export
-    def import_pool(self, path: str | Path, *, source: str = "annotated") -> int:
+    def import_pool(self, path: str | Path, *, source: str = "annotated",
+                    transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> int:
         """Load an initial experience pool (JSON); keys already present are left alone.
 
+        ``transform`` maps each raw record before validation (a task's goal-relative keys).
         Returns the number of records added. Re-importing the same pool adds nothing.
         """
         data = _read_pool(path)
@@ -607,6 +609,8 @@ class ExperienceMemory:
         records = []
         for i, raw in enumerate(data["records"]):
             try:
+                if transform is not None:
+                    raw = transform(raw)
                 record = ExperienceRecord(
                     task=raw["task"],
                     observation=raw["observation"],

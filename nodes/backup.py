@@ -8,38 +8,44 @@ from rememberer.graph.context import AgentContext
 from rememberer.graph.state import EpisodeState
 from rememberer.memory import Episode, RLEMConfig, Transition
 from rememberer.memory.records import MAX_LIST_ITEMS
+from rememberer.tasks.base import VERBATIM, MemoryKeys
 
 from . import resources
 from .models import model_id
 
 
-def episode_transitions(state: EpisodeState) -> tuple[Transition, ...]:
-    """The executed steps as RLEM transitions (fallback no-ops are not experience)."""
+def episode_transitions(state: EpisodeState, scheme: MemoryKeys = VERBATIM) -> tuple[Transition, ...]:
+    """The executed steps as RLEM transitions (fallback no-ops are not experience), keyed as
+    the steps recorded them (``memory_*`` fields: goal-relative keys)."""
+    context = state.get("context", "")
     transitions = []
     history: list[str] = []
     for step in state.get("steps", []):
         if step.action is None:
             continue
+        valid = step.valid_actions or ()
+        if step.memory_action is not None:  # goal-relative keys: the state, action and options as memory keys them
+            valid = tuple(dict.fromkeys(scheme.action_key(a, step.task, step.observation, context) for a in valid))
         transitions.append(
             Transition(
-                task=step.task,
-                observation=step.observation,
-                action=step.action,
+                task=step.memory_task or step.task,
+                observation=step.memory_observation or step.observation,
+                action=step.memory_action or step.action,
                 reward=step.reward,
                 reason=step.reason,
                 action_history=tuple(history),
                 # a record keeps at most MAX_LIST_ITEMS valid actions (the exploration sample);
                 # ScienceWorld lists up to ~3,800 in some rooms
-                valid_actions=tuple((step.valid_actions or ())[:MAX_LIST_ITEMS]),
+                valid_actions=tuple(valid[:MAX_LIST_ITEMS]),
             )
         )
-        history.append(step.action)
+        history.append(step.memory_action or step.action)
     return tuple(transitions)
 
 
 def backup_memory(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
-    transitions = episode_transitions(state)
+    transitions = episode_transitions(state, resources.keys(ctx))
     if not transitions:
         return {"backup": {"records_written": 0, "new_records": 0, "note": "no executed actions"}}
     episode = Episode(

@@ -25,7 +25,7 @@ def reset_episode(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
         "observation": first.observation,
         "context": first.context,
         "feedback": first.feedback,
-        "valid_actions": list(first.valid_actions) if first.valid_actions is not None else None,
+        "valid_actions": resources.shown_actions(ctx, first.task, first.observation, first.context, first.valid_actions),
         "action_history": [],
         "step_count": 0,
         "total_reward": 0.0,

@@ -8,11 +8,13 @@ across runs); nothing is built at import time.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import Any
 
 from rememberer.graph.context import AgentContext
 from rememberer.memory import ExperienceMemory
 from rememberer.tasks import TaskSet, load_task_set
+from rememberer.tasks.base import VERBATIM, MemoryKeys, pool_record_keys
 from rememberer.tasks.sessions import EnvironmentSessions
 
 from .models import load_model
@@ -41,23 +43,48 @@ def sessions(ctx: AgentContext) -> EnvironmentSessions:
     return _cached(("sessions", tasks.name, id(tasks)), lambda: EnvironmentSessions(tasks.make_env))
 
 
+def keys(ctx: AgentContext) -> MemoryKeys:
+    """The memory key scheme of this run (verbatim where the task set has no goal-relative one)."""
+    return task_set(ctx).memory_keys(ctx.memory_keys)
+
+
+def shown_actions(ctx: AgentContext, task: str, observation: str, context: str,
+                  valid_actions: tuple[str, ...] | list[str] | None) -> list[str] | None:
+    """The valid actions offered to the model (``prune_actions``: only those relevant to the goal)."""
+    if valid_actions is None:
+        return None
+    if not ctx.prune_actions:
+        return list(valid_actions)
+    scheme = task_set(ctx).goal_keys
+    if scheme is None:
+        return list(valid_actions)
+    kept = [a for a in valid_actions if scheme.relevant(a, task, observation, context)]
+    return kept or list(valid_actions)
+
+
+def memory_namespace(ctx: AgentContext) -> str:
+    return ctx.namespace or task_set(ctx).memory_namespace(ctx.memory_keys)
+
+
 def memory(ctx: AgentContext) -> ExperienceMemory:
     if ctx.memory_instance is not None:
         return ctx.memory_instance
     tasks = task_set(ctx)
+    namespace = memory_namespace(ctx)
 
     def build() -> ExperienceMemory:
         store = ExperienceMemory(
             ctx.memory_dir,
-            namespace=ctx.memory_namespace,
-            observation_similarity=tasks.observation_similarity,
+            namespace=namespace,
+            observation_similarity=tasks.similarity(ctx.memory_keys),
             task_weight=tasks.task_weight,
         )
         if tasks.initial_pool is not None:
-            store.import_pool(tasks.initial_pool)
+            scheme = keys(ctx)
+            store.import_pool(tasks.initial_pool, transform=None if scheme is VERBATIM else partial(pool_record_keys, scheme))
         return store
 
-    return _cached(("memory", ctx.memory_dir, ctx.memory_namespace, tasks.name), build)
+    return _cached(("memory", ctx.memory_dir, namespace, tasks.name), build)
 
 
 def model(ctx: AgentContext) -> Any:

@@ -4,6 +4,10 @@ Candidates come from the Chroma memory ranked by ``λ·task + (1−λ)·observat
 similarity (then visit count). Each is rendered with its advice and kept if it fits the
 remaining budget, until ``top_m`` are kept. They are returned least similar first, so the
 most similar exemplar sits right before the new input, as in the original.
+
+With goal-relative keys (the default where the task set defines them) the query is the
+current state's key, and each exemplar's advice, stored as action keys, is mapped to the
+actions valid now (:func:`concretize_advice`); advice with no counterpart now is dropped.
 """
 
 from __future__ import annotations
@@ -13,12 +17,32 @@ import random
 from langgraph.runtime import Runtime
 
 from rememberer.graph.context import AgentContext
-from rememberer.graph.state import EpisodeState, Exemplar
+from rememberer.graph.state import Candidate, EpisodeState, Exemplar
 
 from . import resources
 from .advice import build_advice
 from .models import count_tokens
 from .prompting import render_exemplar, render_input_block
+
+
+MAX_CONCRETE = 3
+"""A discouraged key stands for at most this many concrete actions in the prompt."""
+
+
+def concretize_advice(scheme, state: EpisodeState, advice: list[Candidate], rng: random.Random) -> list[Candidate]:
+    """Map advised action keys to actions valid now: an encouraged key to one of its actions
+    (seeded choice), a discouraged key to up to ``MAX_CONCRETE`` of them. Keys with no valid
+    action now are dropped; the key itself becomes the reason's prefix."""
+    out: list[Candidate] = []
+    task, observation, context = state["task"], state["observation"], state.get("context", "")
+    for candidate in advice:
+        matches = scheme.concretize(candidate.action, task, observation, context, state.get("valid_actions"))
+        if not matches:
+            continue
+        chosen = [rng.choice(matches)] if candidate.q > 0 else matches[:MAX_CONCRETE]
+        reason = f"({candidate.action}) {candidate.reason}".strip()
+        out.extend(Candidate(action=a, q=candidate.q, reason=reason) for a in chosen)
+    return out
 
 
 def retrieve_experience(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
@@ -27,7 +51,10 @@ def retrieve_experience(state: EpisodeState, runtime: Runtime[AgentContext]) -> 
         return {"exemplars": []}
     memory = resources.memory(ctx)
     model = resources.model(ctx)
-    hits = memory.retrieve(state["task"], state["observation"], k=4 * ctx.top_m + 4)
+    scheme = resources.keys(ctx)
+    context = state.get("context", "")
+    task_key, observation_key = scheme.state_key(state["task"], state["observation"], context)
+    hits = memory.retrieve(task_key, observation_key, k=4 * ctx.top_m + 4)
     # Seeded per decision: a replayed or resumed step gets the same advice.
     rng = random.Random(f"{ctx.seed}:{state['episode_id']}:{state['step_count']}")
     budget = ctx.token_budget
@@ -35,6 +62,8 @@ def retrieve_experience(state: EpisodeState, runtime: Runtime[AgentContext]) -> 
     for hit in hits:
         record = hit.record
         encouraged, discouraged = build_advice(record, rng, random_advice=ctx.random_advice)
+        if scheme.name != "verbatim":  # advice in goal-relative keys → the concrete actions valid now
+            encouraged, discouraged = concretize_advice(scheme, state, encouraged, rng), concretize_advice(scheme, state, discouraged, rng)
         if not encouraged and not discouraged:
             continue
         block = render_input_block(

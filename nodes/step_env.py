@@ -47,13 +47,18 @@ def step_environment(state: EpisodeState, runtime: Runtime[AgentContext]) -> dic
         result = resources.sessions(ctx).step(state["episode_id"], state["goal_id"], history, chosen.action)
         record.env_seconds = round(time.perf_counter() - started, 5)
         record.action, record.reason, record.predicted_q = chosen.action, chosen.reason, chosen.q
+        scheme = resources.keys(ctx)
+        if scheme.name != "verbatim":
+            context = state.get("context", "")
+            record.memory_task, record.memory_observation = scheme.state_key(state["task"], state["observation"], context)
+            record.memory_action = scheme.action_key(chosen.action, state["task"], state["observation"], context)
         record.reward, record.done = result.reward, result.done
         update.update(
             task=result.task,
             observation=result.observation,
             context=result.context,
             feedback=result.feedback,
-            valid_actions=list(result.valid_actions) if result.valid_actions is not None else None,
+            valid_actions=resources.shown_actions(ctx, result.task, result.observation, result.context, result.valid_actions),
             action_history=history + [chosen.action],
             total_reward=state.get("total_reward", 0.0) + result.reward,
             done=result.done,

@@ -221,7 +221,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
 def _add_memory_commands(mem: argparse.ArgumentParser) -> None:
     common = _Parser(add_help=False)
     common.add_argument("--task", default="textcraft", help="task set whose memory to open (default: textcraft)")
-    common.add_argument("--namespace", default=None, help="memory namespace (default: the task set name)")
+    common.add_argument("--namespace", default=None, help="memory namespace (default: the task set name, plus "
+                        "'.<scheme>' for goal-relative keys, e.g. textcraft.roles)")
+    common.add_argument("--keys", dest="memory_keys", choices=["goal-relative", "verbatim"], default="goal-relative",
+                        help="which memory of the task set: goal-relative keys (default) or verbatim (the paper's)")
     common.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"),
                         help="Chroma directory of the experience memory [env $REMEMBERER_MEMORY_DIR]")
     common.add_argument("--webshop-data", default=None, help="WebShop data directory")
@@ -285,12 +288,14 @@ def _memory_command(args: argparse.Namespace) -> int:
     from rememberer.tasks import load_task_set
 
     tasks = load_task_set(args.task, **_task_options(args))
+    namespace = args.namespace or tasks.memory_namespace(args.memory_keys)
+    similarity = tasks.similarity(args.memory_keys)
     if args.action == "repair":
         from rememberer.memory import ExperienceMemory
 
-        tools.open_memory(args.memory_dir, args.namespace or tasks.name, create=False)  # refuses a wrong --task or directory
-        repaired = ExperienceMemory(args.memory_dir, namespace=args.namespace or tasks.name,
-                                    observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight).repair()
+        tools.open_memory(args.memory_dir, namespace, create=False)  # refuses a wrong --task or directory
+        repaired = ExperienceMemory(args.memory_dir, namespace=namespace,
+                                    observation_similarity=similarity, task_weight=tasks.task_weight).repair()
         Console().print_json(json.dumps(repaired, default=str))
         return 0
     if args.action in READ_ONLY:
@@ -299,11 +304,11 @@ def _memory_command(args: argparse.Namespace) -> int:
 
         from rememberer.memory import MemoryReader
 
-        memory = MemoryReader(args.memory_dir, namespace=args.namespace or tasks.name)
+        memory = MemoryReader(args.memory_dir, namespace=namespace)
         memory.embedder = SimpleNamespace(model_id=memory.embedding_model)
     else:
-        memory = tools.open_memory(args.memory_dir, args.namespace or tasks.name, create=args.action == "import",
-                                   observation_similarity=tasks.observation_similarity, task_weight=tasks.task_weight)
+        memory = tools.open_memory(args.memory_dir, namespace, create=args.action == "import",
+                                   observation_similarity=similarity, task_weight=tasks.task_weight)
     console = Console()
 
     def emit(data) -> None:

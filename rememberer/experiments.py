@@ -56,15 +56,41 @@ class Condition:
     train: bool = True
     knobs: dict[str, Any] = field(default_factory=dict)
     eval_knobs: dict[str, Any] = field(default_factory=dict)
+    train_goals: int | None = None
+    """Training goals for this condition (None: ``--train-goals``)."""
+    train_split: str | None = None
+    """Split the training goals come from (None: ``--train-split``)."""
+    group: str = "main"
 
 
-def conditions(ps: list[float]) -> list[Condition]:
-    out = [Condition("random, no memory", p=0.0, use_memory=False, train=False)]
-    for p in ps:
-        out.append(Condition(f"advice p={p:g}", p=p))
+VERBATIM = {"memory_keys": "verbatim"}
+RELATIVE = {"memory_keys": "goal-relative"}
+ONE_STEP = {"n_step": 1, "gamma": 0.9}
+
+
+def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
+    """The grid: baselines without experience, the paper's configuration, and the design
+    choices of issue 13, each measured on the same seeds and goals."""
     top = max(ps)
-    out.append(Condition(f"advice p={top:g}, no exploration advice at test", p=top, eval_knobs={"random_advice": False}))
-    out.append(Condition(f"advice p={top:g}, 2-step, γ=0.9", p=top, knobs={"n_step": 2, "gamma": 0.9}))
+    out = [
+        Condition("random, no memory", p=0.0, use_memory=False, train=False, knobs=VERBATIM, group="baseline"),
+        Condition("on-tree random, no memory", p=0.0, use_memory=False, train=False,
+                  knobs={**RELATIVE, "prune_actions": True}, group="baseline"),
+    ]
+    for p in ps:
+        out.append(Condition(f"paper: verbatim keys, MC, p={p:g}", p=p, knobs=VERBATIM, group="paper"))
+    out += [
+        Condition(f"paper, no exploration advice at test, p={top:g}", p=top, knobs=VERBATIM,
+                  eval_knobs={"random_advice": False}, group="paper"),
+        Condition(f"goal-relative keys, MC, p={top:g}", p=top, knobs=RELATIVE),
+        Condition(f"goal-relative keys, 1-step γ=0.9, p={top:g}", p=top, knobs={**RELATIVE, **ONE_STEP}),
+        Condition(f"goal-relative keys, 1-step γ=0.9, no exploration advice at test, p={top:g}", p=top,
+                  knobs={**RELATIVE, **ONE_STEP}, eval_knobs={"random_advice": False}),
+        Condition(f"goal-relative keys, 1-step γ=0.9, on-tree actions, p={top:g}", p=top,
+                  knobs={**RELATIVE, **ONE_STEP, "prune_actions": True}),
+        Condition(f"goal-relative keys, 1-step γ=0.9, on-tree actions, {pool_goals} training goals, p={top:g}", p=top,
+                  knobs={**RELATIVE, **ONE_STEP, "prune_actions": True}, train_goals=pool_goals, train_split="train_pool"),
+    ]
     return out
 
 
@@ -74,18 +100,20 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     from rememberer.tasks import load_task_set
 
     tasks = load_task_set(args.task)
-    slug = f"{condition.name}".replace(" ", "").replace(",", "_").replace("=", "").replace("γ", "g")
-    name = f"{slug}-seed{seed}"
+    slug = "".join(ch for ch in condition.name.replace("γ", "g").replace(",", "_") if ch.isalnum() or ch in "._-")
+    name = f"{slug[:80]}-seed{seed}"
+    train_goals = condition.train_goals or args.train_goals
+    train_split = condition.train_split or args.train_split
     settings = RunSettings(
         task_set=args.task, model=f"scripted:p={condition.p:g},seed={seed}", memory_dir=str(root / "memory" / name),
         runs_dir=str(root / "runs"), run_name=name, max_steps=args.max_steps, seed=seed, use_memory=condition.use_memory,
-        train_goals=args.train_goals, test_goals=args.test_goals, epochs=args.epochs, **condition.knobs,
+        train_goals=train_goals, test_goals=args.test_goals, epochs=args.epochs, **condition.knobs,
     )
     policy = controlled_policy(settings.model)
     run = Run(settings, model=policy, task_set=tasks)
     started = time.perf_counter()
     if condition.train:
-        run.train(list(tasks.goals(args.train_split)[: args.train_goals]), args.epochs)
+        run.train(list(tasks.goals(train_split)[:train_goals]), args.epochs)
     for key, value in condition.eval_knobs.items():
         setattr(run.context, key, value)
     run.context.use_memory = condition.use_memory
@@ -95,7 +123,8 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     last_epoch = max((r.epoch for r in train_eps), default=0)
     evals = [r for r in run.results if r.phase == "eval"]
     return {
-        "condition": condition.name, "seed": seed, "run_id": run.run_id,
+        "condition": condition.name, "group": condition.group, "seed": seed, "run_id": run.run_id,
+        "train_goals": train_goals if condition.train else 0, "settings": {**condition.knobs, **{f"eval.{k}": v for k, v in condition.eval_knobs.items()}},
         "test_success": sum(r.success for r in evals) / len(evals),
         "test_reward": sum(r.reward for r in evals) / len(evals),
         "train_solved_so_far": summary["train_epochs"].get(str(last_epoch), {}).get("solved_so_far") if train_eps else None,
@@ -111,18 +140,39 @@ def _code_version() -> str:
         return "unknown"
 
 
+def selected_conditions(args: argparse.Namespace) -> list[Condition]:
+    """The grid for this task set: ``--only`` keeps conditions whose name contains one of its
+    texts; conditions that need a split the task set lacks (``train_pool``) are left out."""
+    from rememberer.tasks import load_task_set
+
+    splits = load_task_set(args.task).splits
+    chosen = []
+    for condition in conditions(args.ps, pool_goals=getattr(args, "pool_goals", 50)):
+        if condition.train_split and condition.train_split not in splits:
+            continue
+        only = getattr(args, "only", None)
+        if only and not any(text in condition.name for text in only):
+            continue
+        chosen.append(condition)
+    return chosen
+
+
 def transfer(args: argparse.Namespace) -> dict[str, Any]:
     root = Path(args.out)
     root.mkdir(parents=True, exist_ok=True)
     rows = []
-    for condition in conditions(args.ps):
+    grid = selected_conditions(args)
+    total, started = len(grid) * len(args.seeds), time.perf_counter()
+    for condition in grid:
         for seed in args.seeds:
             row = run_condition(condition, seed, args, root)
             rows.append(row)
-            print(f"{condition.name:<48} seed {seed}: test success {row['test_success']:.1%} "
-                  f"({row['wall_seconds']} s, {row['memory_records']} records)", flush=True)
+            elapsed = time.perf_counter() - started
+            eta = elapsed / len(rows) * (total - len(rows))
+            print(f"[{len(rows)}/{total}, ETA {eta / 60:.0f} min] {condition.name} · seed {seed}: test success "
+                  f"{row['test_success']:.1%} ({row['wall_seconds']} s, {row['memory_records']} records)", flush=True)
     table = []
-    for condition in conditions(args.ps):
+    for condition in grid:
         mine = [r for r in rows if r["condition"] == condition.name]
         table.append({"condition": condition.name, "success": interval([r["test_success"] for r in mine]),
                       "reward": interval([r["test_reward"] for r in mine]),
@@ -204,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--test-split", default="test")
     t.add_argument("--max-steps", type=int, default=15)
     t.add_argument("--out", default="results/transfer")
+    t.add_argument("--pool-goals", type=int, default=50, help="training goals of the train_pool condition")
+    t.add_argument("--only", nargs="+", default=None, help="run only conditions whose name contains one of these texts")
     t.add_argument("--doc", default=None, help="also (re)write this results document, e.g. docs/results.md")
     args = parser.parse_args(argv)
     transfer(args)

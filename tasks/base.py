@@ -62,6 +62,65 @@ ObservationSimilarity = Callable[[str, str], float]
 """Similarity in [0, 1] between two observation strings of the same task set."""
 
 
+class MemoryKeys:
+    """How experience is keyed: the identity (the paper's verbatim keys) or goal-relative.
+
+    Verbatim keys store each (task, observation, action) as the environment wrote it, so
+    experience from one goal meets another goal only where their texts happen to agree.
+    A task set that knows the structure of its goals subclasses this to key states and
+    actions **relative to the current goal** (TextCraft: an item's role in the goal's recipe
+    tree instead of its name). Memory then stores abstract keys and abstract actions; at
+    decision time the advice is mapped back to the concrete actions valid now
+    (:meth:`concretize`). Everything task-specific stays behind this class; the graph's
+    nodes only call it.
+    """
+
+    name = "verbatim"
+    """Short id; a non-verbatim scheme gets its own memory namespace ``<task set>.<name>``."""
+    description = "the environment's own texts, as in the paper"
+
+    def state_key(self, task: str, observation: str, context: str) -> tuple[str, str]:
+        """The (task, observation) memory key of a state."""
+        return task, observation
+
+    def action_key(self, action: str, task: str, observation: str, context: str) -> str:
+        """The memory key of ``action`` taken in this state."""
+        return action
+
+    def observation_similarity(self, a: str, b: str) -> float | None:
+        """Similarity of two observation keys, or None to use the task set's own."""
+        return None
+
+    def relevant(self, action: str, task: str, observation: str, context: str) -> bool:
+        """Whether ``action`` can matter for this goal (``--prune-actions`` keeps only these)."""
+        return True
+
+    def concretize(self, key: str, task: str, observation: str, context: str,
+                   valid_actions: Sequence[str] | None) -> list[str]:
+        """The concrete actions valid now whose key is ``key`` (advice mapped to this goal)."""
+        if self.name == "verbatim":
+            return [key]
+        return [a for a in valid_actions or () if self.action_key(a, task, observation, context) == key]
+
+
+VERBATIM = MemoryKeys()
+
+
+def pool_record_keys(keys: MemoryKeys, raw: dict) -> dict:
+    """An initial-pool record (``rememberer-pool/1``) under ``keys``: its state, history and
+    actions mapped as the agent would key them. Actions that map to one key keep the best Q."""
+    task, observation = raw["task"], raw["observation"]
+    new_task, new_observation = keys.state_key(task, observation, raw.get("context", ""))
+    actions: dict[str, dict] = {}
+    for entry in raw["actions"]:
+        key = keys.action_key(entry["action"], task, observation, raw.get("context", ""))
+        if key not in actions or float(entry["q"]) > float(actions[key]["q"]):
+            actions[key] = {**entry, "action": key}
+    valid = list(dict.fromkeys(keys.action_key(a, task, observation, "") for a in raw.get("valid_actions", [])))
+    return {**raw, "task": new_task, "observation": new_observation, "actions": list(actions.values()),
+            "action_history": [], "valid_actions": valid}
+
+
 @dataclass(frozen=True)
 class TaskSet:
     """A family of tasks: goals and splits, environments, and how retrieval compares states.
@@ -88,7 +147,25 @@ class TaskSet:
     """One line describing the action syntax, used in correction prompts."""
     success_threshold: float = 1.0
     """An episode succeeds when its final reward reaches this value."""
+    goal_keys: MemoryKeys | None = None
+    """Goal-relative memory keys for this family (None: only the verbatim keys)."""
     metadata: dict[str, str] = field(default_factory=dict)
+
+    def memory_keys(self, scheme: str) -> MemoryKeys:
+        """The key scheme a run asks for: ``goal-relative`` (where the task set has one) or ``verbatim``."""
+        if scheme not in ("goal-relative", "verbatim"):
+            raise TaskError(f"unknown memory key scheme {scheme!r} (use 'goal-relative' or 'verbatim')")
+        return self.goal_keys if scheme == "goal-relative" and self.goal_keys is not None else VERBATIM
+
+    def memory_namespace(self, scheme: str) -> str:
+        """Default memory namespace: the task set's name, suffixed for goal-relative keys."""
+        keys = self.memory_keys(scheme)
+        return self.name if keys is VERBATIM else f"{self.name}.{keys.name}"
+
+    def similarity(self, scheme: str) -> ObservationSimilarity:
+        """The observation similarity retrieval uses under ``scheme``."""
+        keys = self.memory_keys(scheme)
+        return self.observation_similarity if keys is VERBATIM else keys.observation_similarity
 
     def goals(self, split: str) -> tuple[str, ...]:
         try:

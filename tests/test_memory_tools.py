@@ -49,7 +49,7 @@ def test_read_commands_never_create_anything(filled, tmp_path, capsys):
     path, _ = filled
     before = collections(path)
     code, _, err = cli(capsys, "stats", "--task", "textcraft", "--memory-dir", str(path))
-    assert code == 2 and "no memory for 'textcraft'" in err and "namespaces there: chain" in err and len(err.splitlines()) == 1
+    assert code == 2 and "no memory for 'textcraft.roles'" in err and "namespaces there: chain" in err and len(err.splitlines()) == 1
     assert collections(path) == before
     code, _, err = cli(capsys, "list", "--task", "chain", "--memory-dir", str(tmp_path / "nowhere"))
     assert code == 2 and "no memory at" in err and not (tmp_path / "nowhere").exists()

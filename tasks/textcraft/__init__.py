@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..base import TaskSet, check_disjoint, load_json
 from .env import TextCraftEnv
+from .keys import KEYS
 
 HERE = Path(__file__).parent
 _ITEM = re.compile(r"\[([^\]]+)\]")
@@ -42,4 +43,5 @@ def load_task_set(**_: object) -> TaskSet:
         task_weight=0.5,
         initial_pool=HERE / "pool.json",
         action_hint="one of the Available Actions, copied exactly (e.g. 'get 1 oak log')",
+        goal_keys=KEYS,
     )

@@ -1,0 +1,141 @@
+"""Goal-relative memory keys: TextCraft's roles, the mapping back to concrete actions, and
+experience from one goal reaching another it never saw (real environment, real Chroma)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rememberer.cli import main
+from rememberer.fakes import controlled_policy, scripted
+from rememberer.runner import Run, RunSettings
+from rememberer.tasks import load_task_set
+from rememberer.tasks.base import VERBATIM, pool_record_keys
+from rememberer.tasks.textcraft.env import item_id
+from rememberer.tasks.textcraft.keys import CRAFT_GOAL, OFF_TREE_CRAFT, OFF_TREE_GET
+from rememberer.tasks.textcraft.oracle import plan
+
+
+@pytest.fixture(scope="module")
+def textcraft():
+    return load_task_set("textcraft")
+
+
+def _walk(textcraft, goal):
+    """(observation, action) along the oracle's plan for ``goal``."""
+    env = textcraft.make_env()
+    obs = env.reset(goal)
+    out = []
+    for action in plan(item_id(goal)):
+        out.append((obs, action))
+        obs = env.step(action)
+    assert obs.success
+    return out
+
+
+def test_the_oracle_stays_on_the_tree_and_rarely_repeats_a_finished_step(textcraft):
+    """The keys agree with the scripted solver: it never leaves the goal's tree, and all but a
+    few of its steps acquire something still needed ("done" marks its detours, e.g. birch sign:
+    it makes acacia planks for a stick though the birch planks held would do)."""
+    keys = textcraft.goal_keys
+    kinds = []
+    for goal in textcraft.goals("test"):
+        steps = _walk(textcraft, goal)
+        mine = [keys.action_key(a, o.task, o.observation, o.context) for o, a in steps]
+        assert mine[-1] == CRAFT_GOAL
+        kinds += mine
+        for obs, _ in steps[:3]:
+            assert all(keys.relevant(a, obs.task, obs.observation, obs.context) ==
+                       (keys.action_key(a, obs.task, obs.observation, obs.context) not in (OFF_TREE_CRAFT, OFF_TREE_GET))
+                       for a in obs.valid_actions)
+    assert not any(k in (OFF_TREE_CRAFT, OFF_TREE_GET) for k in kinds)
+    assert sum("(done)" in k for k in kinds) <= 0.01 * len(kinds)  # 4 of 613 steps
+
+
+def test_keys_name_roles_not_items_so_two_goals_of_one_shape_share_them(textcraft):
+    keys = textcraft.goal_keys
+    birch, oak = _walk(textcraft, "birch trapdoor"), _walk(textcraft, "oak trapdoor")
+    assert len(birch) == len(oak)
+    for (ob, ab), (oo, ao) in zip(birch, oak):
+        assert ob.observation != oo.observation or ob.observation == "Inventory: empty"
+        assert keys.state_key(ob.task, ob.observation, ob.context) == keys.state_key(oo.task, oo.observation, oo.context)
+        assert keys.action_key(ab, ob.task, ob.observation, ob.context) == keys.action_key(ao, oo.task, oo.observation, oo.context)
+    # a distractor recipe the inventory can pay for is off the tree
+    obs = birch[-1][0]
+    off = [a for a in obs.valid_actions if keys.action_key(a, obs.task, obs.observation, obs.context) == OFF_TREE_CRAFT]
+    assert off and all("trapdoor" not in a for a in off)
+
+
+def test_advice_keys_map_back_to_the_actions_valid_now(textcraft):
+    keys = textcraft.goal_keys
+    obs, _ = _walk(textcraft, "oak trapdoor")[-1]
+    assert keys.concretize(CRAFT_GOAL, obs.task, obs.observation, obs.context, obs.valid_actions) == [
+        "craft 2 oak trapdoor using 6 oak planks"]
+    assert keys.concretize("a key nobody uses", obs.task, obs.observation, obs.context, obs.valid_actions) == []
+    assert keys.concretize(CRAFT_GOAL, obs.task, obs.observation, obs.context, None) == []
+    assert VERBATIM.concretize("anything", "t", "o", "", None) == ["anything"]
+    assert keys.observation_similarity("a 1 b 2", "a 1 b 2") == 1.0
+    assert keys.observation_similarity("a 1 b 2", "a 1 b 3") == pytest.approx(0.5)
+    assert keys.observation_similarity("a 1 b 2", "a 1") == 0.0
+
+
+def test_the_initial_pool_is_imported_under_the_goal_relative_keys(textcraft):
+    pool = json.loads(textcraft.initial_pool.read_text())
+    first = pool_record_keys(textcraft.goal_keys, pool["records"][0])
+    assert first["task"].startswith("Goal: craft an item whose tree has") and first["observation"].startswith("Still needed")
+    assert {a["action"] for a in first["actions"]} <= {"get a base ingredient (missing)", OFF_TREE_GET}
+    assert first["action_history"] == [] and len(first["valid_actions"]) <= 3
+
+
+def _settings(tmp_path, **knobs) -> RunSettings:
+    return RunSettings(task_set="textcraft", memory_dir=str(tmp_path / "mem"), runs_dir=str(tmp_path / "runs"),
+                       run_name=knobs.pop("run_name", "r"), train_goals=1, test_goals=1, epochs=1, **knobs)
+
+
+def test_experience_on_one_goal_solves_an_unseen_goal_of_the_same_shape(tmp_path, textcraft):
+    """Trained once on 'jungle trapdoor' (train_pool) by a scripted oracle, the frozen memory's
+    advice alone (controlled policy, p = 1) solves 'birch trapdoor' (test) step by step; with
+    verbatim keys (the paper's) the same experience gives no applicable advice there."""
+    for scheme, expect in (("goal-relative", True), ("verbatim", False)):
+        answers = [f"{a} -> 1.0 the plan" for a in plan(item_id("jungle trapdoor"))]
+        trainer = Run(_settings(tmp_path, memory_keys=scheme, run_name=f"train-{scheme}", random_advice=False),
+                      model=scripted(*answers), task_set=textcraft)
+        trainer.train(["jungle trapdoor"], 1)
+        assert trainer.results[-1].success
+        assert trainer.memory.namespace == ("textcraft.roles" if scheme == "goal-relative" else "textcraft")
+        tester = Run(_settings(tmp_path, memory_keys=scheme, run_name=f"test-{scheme}", random_advice=False, max_steps=5),
+                     model=controlled_policy("scripted:p=1,seed=0"), task_set=textcraft)
+        tester.evaluate(["birch trapdoor"])
+        result = tester.results[-1]
+        steps = [json.loads(line) for line in (tmp_path / "runs" / f"test-{scheme}" / "trajectories.jsonl").read_text().splitlines()]
+        followed = [s for s in steps[-1]["steps"] if s["reason"] == "following the advice"]
+        if expect:
+            assert result.success and result.steps == 5 and len(followed) == 5
+            assert steps[-1]["steps"][0]["action"] == "get 1 birch logs"
+        else:
+            assert not followed  # nothing learned on jungle wood applies to birch
+
+
+def test_prune_actions_offers_only_the_goals_tree(tmp_path, textcraft):
+    run = Run(_settings(tmp_path, prune_actions=True, max_steps=4, use_memory=False),
+              model=controlled_policy("scripted:p=0,seed=1"), task_set=textcraft)
+    run.evaluate(["birch trapdoor"])
+    keys = textcraft.goal_keys
+    trajectory = json.loads((tmp_path / "runs" / "r" / "trajectories.jsonl").read_text().splitlines()[-1])
+    shown = [(s["task"], s["observation"], s["valid_actions"]) for s in trajectory["steps"]]
+    assert shown and all(keys.relevant(a, t, o, "") for t, o, valid in shown for a in valid)
+    env = textcraft.make_env()
+    env.reset("birch trapdoor")
+    env.step("get 1 birch logs")
+    full = env.step("craft 4 birch planks using 1 birch logs").valid_actions
+    assert any(not keys.relevant(a, "Goal: craft birch trapdoor.", "Inventory: [birch planks] (4)", "") for a in full)
+
+
+def test_the_memory_cli_opens_the_scheme_asked_for(tmp_path, capsys, textcraft):
+    Run(_settings(tmp_path, max_steps=2), model=controlled_policy("scripted:p=0,seed=1"), task_set=textcraft).train(["birch trapdoor"], 1)
+    assert main(["memory", "stats", "--task", "textcraft", "--memory-dir", str(tmp_path / "mem"), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["namespace"] == "textcraft.roles" and stats["records"] > 0
+    assert main(["memory", "stats", "--task", "textcraft", "--keys", "verbatim", "--memory-dir", str(tmp_path / "mem")]) == 2
+    assert "no memory for 'textcraft'" in capsys.readouterr().err
