@@ -101,6 +101,13 @@ class AgentKnobs:
                                "relevant to the goal (TextCraft: on the goal's recipe tree).")
     random_advice: bool = knob(True, "Random encouraged/discouraged actions when no Q is informative (paper default).",
                                flag="--no-random-advice", switch_help="ablation: no random advice")
+    advice: Literal["q", "replay"] = knob(
+        "q", "'q': advice from the learned Q values (RLEM); 'replay': plain experience replay, the action tried most "
+        "in the remembered state shown at a flat 1.0 with nothing discouraged (ablation: without Q values).")
+    discourage: bool = knob(True, "Show the discouraged (low-Q) actions of each exemplar.", flag="--no-discouraged",
+                            switch_help="ablation: encouraged actions only")
+    exemplar_choice: Literal["similar", "random"] = knob(
+        "similar", "Exemplars by similarity to the current state (the paper) or drawn at random from memory (ablation).")
     decoding: Literal["auto", "generate", "rank"] = knob(
         "auto",
         "'generate': the model writes 'action -> Q' lines (the paper's protocol); 'rank': score the valid actions "

@@ -13,11 +13,13 @@ actions valid now (:func:`concretize_advice`); advice with no counterpart now is
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from langgraph.runtime import Runtime
 
 from rememberer.graph.context import AgentContext
 from rememberer.graph.state import Candidate, EpisodeState, Exemplar
+from rememberer.memory.records import ExperienceRecord
 
 from . import resources
 from .advice import build_advice
@@ -45,6 +47,31 @@ def concretize_advice(scheme, state: EpisodeState, advice: list[Candidate], rng:
     return out
 
 
+@dataclass
+class RandomHit:
+    record: ExperienceRecord
+    score: float = 0.0
+
+
+def sample_records(memory, k: int, rng: random.Random) -> list[ExperienceRecord]:
+    """``k`` records drawn uniformly from the whole memory (one pass; for the ablation)."""
+    sample: list[ExperienceRecord] = []
+    for seen, record in enumerate(memory.records(), start=1):  # reservoir sampling
+        if len(sample) < k:
+            sample.append(record)
+        elif (j := rng.randrange(seen)) < k:
+            sample[j] = record
+    return sample
+
+
+def replay_advice(record: ExperienceRecord) -> list[Candidate]:
+    """Plain experience replay: the action tried most often here, without its value."""
+    if not record.actions:
+        return []
+    top = max(record.actions, key=lambda a: (a.visits, a.updated_at))
+    return [Candidate(action=top.action, q=1.0, reason=top.reason)]
+
+
 def retrieve_experience(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
     if not ctx.use_memory or ctx.top_m == 0:
@@ -54,14 +81,22 @@ def retrieve_experience(state: EpisodeState, runtime: Runtime[AgentContext]) -> 
     scheme = resources.keys(ctx)
     context = state.get("context", "")
     task_key, observation_key = scheme.state_key(state["task"], state["observation"], context)
-    hits = memory.retrieve(task_key, observation_key, k=4 * ctx.top_m + 4)
     # Seeded per decision: a replayed or resumed step gets the same advice.
     rng = random.Random(f"{ctx.seed}:{state['episode_id']}:{state['step_count']}")
+    if ctx.exemplar_choice == "random":  # ablation: any remembered states, not similar ones
+        hits = [RandomHit(r) for r in sample_records(memory, 4 * ctx.top_m + 4, rng)]
+    else:
+        hits = memory.retrieve(task_key, observation_key, k=4 * ctx.top_m + 4)
     budget = ctx.token_budget
     kept: list[tuple[object, list, list, str, int]] = []
     for hit in hits:
         record = hit.record
-        encouraged, discouraged = build_advice(record, rng, random_advice=ctx.random_advice)
+        if ctx.advice == "replay":
+            encouraged, discouraged = replay_advice(record), []
+        else:
+            encouraged, discouraged = build_advice(record, rng, random_advice=ctx.random_advice)
+        if not ctx.discourage:
+            discouraged = []
         if scheme.name != "verbatim":  # advice in goal-relative keys → the concrete actions valid now
             encouraged, discouraged = concretize_advice(scheme, state, encouraged, rng), concretize_advice(scheme, state, discouraged, rng)
         if not encouraged and not discouraged:

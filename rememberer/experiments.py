@@ -1,26 +1,31 @@
-"""Transfer experiments with the controlled policy: does experience help on unseen goals?
+"""Transfer experiments: does experience help on goals never practised, and which design makes it?
 
-    python -m rememberer.experiments transfer [--seeds 0 1 2] [--ps 0.5 0.9 1.0] [--test-goals 100]
+    python -m rememberer.experiments transfer [--seeds 0 1 2] [--ps 1.0] [--test-goals 100] [--only TEXT ...]
+                                              [--model local] [--doc docs/results.md]
 
-For every seed and condition, a fresh memory is trained on the training goals (RLEM updates,
-the controlled policy ``scripted:p=P,seed=S`` acting), then the test goals are played with
-the memory frozen. The controlled policy takes the top advised valid action with probability
-``p``, otherwise a random valid action, so the success it reaches at ``p = 1`` is what the
-memory's advice is worth on goals it never practised; the baseline is the same policy with
-no memory (random valid actions) on the same goals.
+For every seed and condition, a fresh memory is trained on the training goals (RLEM updates),
+then the test goals are played with the memory frozen. The actor is the **controlled policy**
+``scripted:p=P,seed=S`` unless ``--model`` names a real one: it takes the top advised valid
+action with probability ``p``, otherwise a random valid one, so at ``p = 1`` test success is
+what the memory's advice alone is worth on unseen goals, free of any model's quirks.
 
-Conditions (each over every seed, same goals, same step cap):
+The grid (:func:`conditions`), all on the same seeds, goals and step cap:
 
-* ``random, no memory`` — the best no-memory policy available to this model-free harness;
-* ``advice p=P`` — train and evaluate following advice with probability P, the paper's
-  configuration otherwise (Monte-Carlo return, γ = 1, random exploration advice);
-* ``advice p=P, no exploration advice at test`` — the same memory, but frozen evaluation
-  shows only learned advice (no random encouraged/discouraged actions);
-* ``advice p=P, 2-step, γ=0.9`` — n-step bootstrapping with discounting during training.
+* baselines without experience: ``no memory`` (random valid actions, or the model alone);
+  ``no memory, on-tree actions`` (the same, offered only actions on the goal's recipe tree:
+  the best no-memory policy with the task knowledge the goal-relative keys use);
+  ``fixed exemplars`` (the initial pool as static advice, the paper's "LLM only");
+* the paper's configuration (verbatim keys, Monte-Carlo return, γ = 1), with and without
+  random exploration advice at test time, and over ``--ps``;
+* the design: goal-relative keys (``--keys``) with MC γ=1, MC γ=0.9 and 1-step γ=0.9
+  bootstrapping, without exploration advice at test, with on-tree actions, and trained on
+  ``--pool-goals`` goals of ``train_pool`` instead of the paper's 10;
+* ablations of the best design: without discouraged actions, without Q values (plain
+  experience replay), random instead of similar exemplars.
 
-Writes ``transfer.json`` (per-seed numbers, run ids, settings) and ``transfer.md`` (mean, sd
-and a 95 % t-interval per condition) to ``--out``. Run directories stay under ``--out/runs``
-so every figure traces to its config, seeds and code version.
+Writes ``transfer.json`` (per-seed numbers, run ids, settings) and ``transfer.md`` (mean and
+95 % t-interval per condition) to ``--out``; ``--doc`` also rewrites a results document. Run
+directories stay under ``--out/runs`` so every figure traces to its config, seeds and code.
 """
 
 from __future__ import annotations
@@ -69,27 +74,37 @@ ONE_STEP = {"n_step": 1, "gamma": 0.9}
 
 
 def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
-    """The grid: baselines without experience, the paper's configuration, and the design
-    choices of issue 13, each measured on the same seeds and goals."""
+    """The grid: baselines without experience, the paper's configuration, the design choices of
+    issue 13 and the ablations, each measured on the same seeds and goals. Conditions other than
+    the p sweep use the largest p."""
     top = max(ps)
+    best = {**RELATIVE, **ONE_STEP}
     out = [
-        Condition("random, no memory", p=0.0, use_memory=False, train=False, knobs=VERBATIM, group="baseline"),
-        Condition("on-tree random, no memory", p=0.0, use_memory=False, train=False,
+        Condition("no memory", p=0.0, use_memory=False, train=False, knobs=VERBATIM, group="baseline"),
+        Condition("no memory, on-tree actions", p=0.0, use_memory=False, train=False,
                   knobs={**RELATIVE, "prune_actions": True}, group="baseline"),
+        Condition("fixed exemplars (the initial pool, never updated)", p=top, train=False, knobs=VERBATIM, group="baseline"),
     ]
     for p in ps:
-        out.append(Condition(f"paper: verbatim keys, MC, p={p:g}", p=p, knobs=VERBATIM, group="paper"))
+        out.append(Condition("paper: verbatim keys, MC γ=1" + (f", p={p:g}" if p != top else ""), p=p, knobs=VERBATIM,
+                             group="paper"))
     out += [
-        Condition(f"paper, no exploration advice at test, p={top:g}", p=top, knobs=VERBATIM,
-                  eval_knobs={"random_advice": False}, group="paper"),
-        Condition(f"goal-relative keys, MC, p={top:g}", p=top, knobs=RELATIVE),
-        Condition(f"goal-relative keys, 1-step γ=0.9, p={top:g}", p=top, knobs={**RELATIVE, **ONE_STEP}),
-        Condition(f"goal-relative keys, 1-step γ=0.9, no exploration advice at test, p={top:g}", p=top,
-                  knobs={**RELATIVE, **ONE_STEP}, eval_knobs={"random_advice": False}),
-        Condition(f"goal-relative keys, 1-step γ=0.9, on-tree actions, p={top:g}", p=top,
-                  knobs={**RELATIVE, **ONE_STEP, "prune_actions": True}),
-        Condition(f"goal-relative keys, 1-step γ=0.9, on-tree actions, {pool_goals} training goals, p={top:g}", p=top,
-                  knobs={**RELATIVE, **ONE_STEP, "prune_actions": True}, train_goals=pool_goals, train_split="train_pool"),
+        Condition("paper, no exploration advice at test", p=top, knobs=VERBATIM, eval_knobs={"random_advice": False},
+                  group="paper"),
+        Condition("goal-relative keys, MC γ=1", p=top, knobs=RELATIVE, group="design"),
+        Condition("goal-relative keys, MC γ=0.9", p=top, knobs={**RELATIVE, "gamma": 0.9}, group="design"),
+        Condition("goal-relative keys, 1-step γ=0.9", p=top, knobs=best, group="design"),
+        Condition("goal-relative keys, 1-step γ=0.9, no exploration advice at test", p=top, knobs=best,
+                  eval_knobs={"random_advice": False}, group="design"),
+        Condition("goal-relative keys, 1-step γ=0.9, on-tree actions", p=top, knobs={**best, "prune_actions": True},
+                  group="design"),
+        Condition(f"goal-relative keys, 1-step γ=0.9, on-tree actions, {pool_goals} training goals", p=top,
+                  knobs={**best, "prune_actions": True}, train_goals=pool_goals, train_split="train_pool", group="design"),
+        Condition("ablation: without discouraged actions", p=top, knobs={**best, "discourage": False}, group="ablation"),
+        Condition("ablation: without Q values (experience replay)", p=top, knobs={**best, "advice": "replay"},
+                  group="ablation"),
+        Condition("ablation: random instead of similar exemplars", p=top, knobs={**best, "exemplar_choice": "random"},
+                  group="ablation"),
     ]
     return out
 
@@ -104,12 +119,13 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     name = f"{slug[:80]}-seed{seed}"
     train_goals = condition.train_goals or args.train_goals
     train_split = condition.train_split or args.train_split
+    model = getattr(args, "model", None) or f"scripted:p={condition.p:g},seed={seed}"
     settings = RunSettings(
-        task_set=args.task, model=f"scripted:p={condition.p:g},seed={seed}", memory_dir=str(root / "memory" / name),
+        task_set=args.task, model=model, memory_dir=str(root / "memory" / name),
         runs_dir=str(root / "runs"), run_name=name, max_steps=args.max_steps, seed=seed, use_memory=condition.use_memory,
         train_goals=train_goals, test_goals=args.test_goals, epochs=args.epochs, **condition.knobs,
     )
-    policy = controlled_policy(settings.model)
+    policy = controlled_policy(settings.model) if model.startswith("scripted:") else None  # else the run loads it
     run = Run(settings, model=policy, task_set=tasks)
     started = time.perf_counter()
     if condition.train:
@@ -141,8 +157,8 @@ def _code_version() -> str:
 
 
 def selected_conditions(args: argparse.Namespace) -> list[Condition]:
-    """The grid for this task set: ``--only`` keeps conditions whose name contains one of its
-    texts; conditions that need a split the task set lacks (``train_pool``) are left out."""
+    """The grid for this task set: ``--only`` keeps the conditions named (exactly); conditions
+    that need a split the task set lacks (``train_pool``) are left out."""
     from rememberer.tasks import load_task_set
 
     splits = load_task_set(args.task).splits
@@ -151,7 +167,7 @@ def selected_conditions(args: argparse.Namespace) -> list[Condition]:
         if condition.train_split and condition.train_split not in splits:
             continue
         only = getattr(args, "only", None)
-        if only and not any(text in condition.name for text in only):
+        if only and condition.name not in only:
             continue
         chosen.append(condition)
     return chosen
@@ -177,7 +193,7 @@ def transfer(args: argparse.Namespace) -> dict[str, Any]:
         table.append({"condition": condition.name, "success": interval([r["test_success"] for r in mine]),
                       "reward": interval([r["test_reward"] for r in mine]),
                       "train_solved": interval([r["train_solved_so_far"] for r in mine if r["train_solved_so_far"] is not None])})
-    result = {"task": args.task, "seeds": args.seeds, "train_goals": args.train_goals, "epochs": args.epochs,
+    result = {"task": args.task, "model": getattr(args, "model", None) or "scripted:p=P (controlled policy)", "seeds": args.seeds, "train_goals": args.train_goals, "epochs": args.epochs,
               "test_goals": args.test_goals, "max_steps": args.max_steps, "code_version": _code_version(),
               "rows": rows, "table": table}
     (root / "transfer.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
@@ -198,6 +214,10 @@ def write_doc(result: dict[str, Any], path: Path, args: argparse.Namespace) -> N
     command = (f"python -m rememberer.experiments transfer --task {args.task} --seeds {' '.join(map(str, args.seeds))} "
                f"--ps {' '.join(f'{p:g}' for p in args.ps)} --train-goals {args.train_goals} --epochs {args.epochs} "
                f"--test-goals {args.test_goals} --max-steps {args.max_steps} --out {args.out} --doc {path}")
+    if getattr(args, "model", None):
+        command += f" --model {args.model}"
+    if getattr(args, "only", None):
+        command += " --only " + " ".join(f"'{text}'" for text in args.only)
     text = "\n".join([
         "# Results",
         "",
@@ -211,12 +231,14 @@ def write_doc(result: dict[str, Any], path: Path, args: argparse.Namespace) -> N
         f"{os.getloadavg()[0]:.1f}. Per-seed numbers, run ids and settings: `{args.out}/transfer.json`; run "
         f"directories: `{args.out}/runs/`.",
         "",
-        "## Transfer to unseen goals with the controlled policy",
+        f"## Transfer to unseen goals: {result['model']}",
         "",
-        "The controlled policy (`--model scripted:p=P,seed=S`) takes the top advised valid action with "
-        "probability P, otherwise a random valid action. At P = 1 the test success is what the memory's "
-        "advice is worth on goals it never practised; `random, no memory` is the same policy without "
-        "experience.",
+        ("The controlled policy (`scripted:p=P,seed=S`) takes the top advised valid action with probability P, "
+         "otherwise a random valid action. At P = 1 the test success is what the memory's advice is worth on goals "
+         "it never practised; `no memory` is the same policy without experience, `no memory, on-tree actions` the "
+         "best policy without experience that knows what the goal-relative keys know."
+         if not getattr(args, "model", None) else
+         f"The model `{args.model}` acts in every condition; `no memory` is the model alone."),
         "",
         markdown(result),
     ])
@@ -254,10 +276,16 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--test-split", default="test")
     t.add_argument("--max-steps", type=int, default=15)
     t.add_argument("--out", default="results/transfer")
+    t.add_argument("--model", default=None, help="a model spec instead of the controlled policy (e.g. local); p is then unused")
     t.add_argument("--pool-goals", type=int, default=50, help="training goals of the train_pool condition")
-    t.add_argument("--only", nargs="+", default=None, help="run only conditions whose name contains one of these texts")
+    t.add_argument("--only", nargs="+", default=None, help="run only the conditions with these names (quote each)")
     t.add_argument("--doc", default=None, help="also (re)write this results document, e.g. docs/results.md")
     args = parser.parse_args(argv)
+    if args.only:
+        known = [c.name for c in conditions(args.ps, pool_goals=args.pool_goals)]
+        unknown = [name for name in args.only if name not in known]
+        if unknown:
+            parser.error(f"unknown condition(s) {unknown}; known: {known}")
     transfer(args)
     return 0
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from langchain_core.messages import HumanMessage
 
-from rememberer.experiments import conditions, interval, transfer
+from rememberer.experiments import conditions, interval, selected_conditions, transfer
 from rememberer.fakes import ControlledPolicy, controlled_policy
 
 PROMPT = """Preamble.
@@ -91,14 +91,16 @@ def test_a_tiny_transfer_grid_runs_end_to_end_and_reproduces(tmp_path):
     args = SimpleNamespace(task="chain", seeds=[0, 1], ps=[1.0], train_goals=2, epochs=2, test_goals=2,
                            train_split="train", test_split="test", max_steps=8, out=str(tmp_path / "a"))
     first = transfer(args)
-    names = [c.name for c in conditions([1.0])]
+    names = [c.name for c in selected_conditions(args)]
     assert [row["condition"] for row in first["table"]] == names
+    # chain has no train_pool split: only that condition is left out
+    assert [c.name for c in conditions([1.0]) if c.train_split is None] == names
     assert len(first["rows"]) == len(names) * 2
     assert all(0.0 <= r["test_success"] <= 1.0 for r in first["rows"])
-    baseline = [r for r in first["rows"] if r["condition"] == "random, no memory"]
+    baseline = [r for r in first["rows"] if r["condition"] == "no memory"]
     assert all(r["memory_records"] == 0 and r["train_solved_so_far"] is None for r in baseline)  # it never trains
     saved = json.loads((tmp_path / "a" / "transfer.json").read_text())
-    assert saved["rows"] == first["rows"] and "| random, no memory |" in (tmp_path / "a" / "transfer.md").read_text()
+    assert saved["rows"] == first["rows"] and "| no memory |" in (tmp_path / "a" / "transfer.md").read_text()
     # every figure traces to a run directory with its config
     assert all((tmp_path / "a" / "runs" / r["run_id"] / "config.json").is_file() for r in first["rows"])
     args.out = str(tmp_path / "b")
