@@ -17,11 +17,13 @@ The grid (:func:`conditions`), all on the same seeds, goals and step cap:
   ``fixed exemplars`` (the initial pool as static advice, the paper's "LLM only");
 * the paper's configuration (verbatim keys, Monte-Carlo return, γ = 1), with and without
   random exploration advice at test time, and over ``--ps``;
-* the design: goal-relative keys (``--keys``) with MC γ=1, MC γ=0.9 and 1-step γ=0.9
-  bootstrapping, without exploration advice at test, with on-tree actions, and trained on
-  ``--pool-goals`` goals of ``train_pool`` instead of the paper's 10;
-* ablations of the best design: without discouraged actions, without Q values (plain
-  experience replay), random instead of similar exemplars.
+* the design: goal-relative keys (``--keys``) with MC γ=1 (the default), MC γ=0.9, 1-step and
+  3-step γ=0.9 bootstrapping, without exploration advice at test, with on-tree actions, and
+  trained on ``--pool-goals`` goals of ``train_pool`` instead of the paper's 10;
+* ablations of the design: without discouraged actions, without Q values (plain experience
+  replay), random instead of similar exemplars;
+* with ``--all``: the design's p sweep over ``--ps`` and its test success against the number of
+  ``train_pool`` training goals (5 to 100).
 
 Writes ``transfer.json`` (per-seed numbers, run ids, settings) and ``transfer.md`` (mean and
 95 % t-interval per condition) to ``--out``; ``--doc`` also rewrites a results document. Run
@@ -78,7 +80,7 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
     issue 13 and the ablations, each measured on the same seeds and goals. Conditions other than
     the p sweep use the largest p."""
     top = max(ps)
-    best = {**RELATIVE, **ONE_STEP}
+    best = dict(RELATIVE)  # the design: goal-relative keys with the paper's update (MC, γ = 1)
     out = [
         Condition("no memory", p=0.0, use_memory=False, train=False, knobs=VERBATIM, group="baseline"),
         Condition("no memory, on-tree actions", p=0.0, use_memory=False, train=False,
@@ -91,14 +93,14 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
     out += [
         Condition("paper, no exploration advice at test", p=top, knobs=VERBATIM, eval_knobs={"random_advice": False},
                   group="paper"),
-        Condition("goal-relative keys, MC γ=1", p=top, knobs=RELATIVE, group="design"),
-        Condition("goal-relative keys, MC γ=0.9", p=top, knobs={**RELATIVE, "gamma": 0.9}, group="design"),
-        Condition("goal-relative keys, 1-step γ=0.9", p=top, knobs=best, group="design"),
-        Condition("goal-relative keys, 1-step γ=0.9, no exploration advice at test", p=top, knobs=best,
+        Condition("goal-relative keys, MC γ=1", p=top, knobs=best, group="design"),
+        Condition("goal-relative keys, MC γ=0.9", p=top, knobs={**best, "gamma": 0.9}, group="design"),
+        Condition("goal-relative keys, 1-step γ=0.9", p=top, knobs={**best, **ONE_STEP}, group="design"),
+        Condition("goal-relative keys, 3-step γ=0.9", p=top, knobs={**best, "n_step": 3, "gamma": 0.9}, group="design"),
+        Condition("goal-relative keys, no exploration advice at test", p=top, knobs=best,
                   eval_knobs={"random_advice": False}, group="design"),
-        Condition("goal-relative keys, 1-step γ=0.9, on-tree actions", p=top, knobs={**best, "prune_actions": True},
-                  group="design"),
-        Condition(f"goal-relative keys, 1-step γ=0.9, on-tree actions, {pool_goals} training goals", p=top,
+        Condition("goal-relative keys, on-tree actions", p=top, knobs={**best, "prune_actions": True}, group="design"),
+        Condition(f"goal-relative keys, on-tree actions, {pool_goals} training goals", p=top,
                   knobs={**best, "prune_actions": True}, train_goals=pool_goals, train_split="train_pool", group="design"),
         Condition("ablation: without discouraged actions", p=top, knobs={**best, "discourage": False}, group="ablation"),
         Condition("ablation: without Q values (experience replay)", p=top, knobs={**best, "advice": "replay"},
@@ -106,7 +108,18 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
         Condition("ablation: random instead of similar exemplars", p=top, knobs={**best, "exemplar_choice": "random"},
                   group="ablation"),
     ]
+    for p in ps:  # the p sweep of the design (its top p is the design row above)
+        if p != top:
+            out.append(Condition(f"goal-relative keys, MC γ=1, p={p:g}", p=p, knobs=best, group="p-sweep"))
+    for n in CURVE_GOALS:  # test success against the number of training goals
+        out.append(Condition(f"goal-relative keys, MC γ=1, {n} train_pool goals", p=top, knobs=best, train_goals=n,
+                             train_split="train_pool", group="curve"))
     return out
+
+
+CURVE_GOALS = (5, 10, 25, 50, 100)
+EXTRA_GROUPS = ("p-sweep", "curve")
+"""Left out of the default grid (``--all`` or ``--only`` includes them)."""
 
 
 def run_condition(condition: Condition, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -139,7 +152,7 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     last_epoch = max((r.epoch for r in train_eps), default=0)
     evals = [r for r in run.results if r.phase == "eval"]
     return {
-        "condition": condition.name, "group": condition.group, "seed": seed, "run_id": run.run_id,
+        "condition": condition.name, "group": condition.group, "seed": seed, "run_id": run.run_id, "p": condition.p,
         "train_goals": train_goals if condition.train else 0, "settings": {**condition.knobs, **{f"eval.{k}": v for k, v in condition.eval_knobs.items()}},
         "test_success": sum(r.success for r in evals) / len(evals),
         "test_reward": sum(r.reward for r in evals) / len(evals),
@@ -169,6 +182,8 @@ def selected_conditions(args: argparse.Namespace) -> list[Condition]:
         only = getattr(args, "only", None)
         if only and condition.name not in only:
             continue
+        if not only and condition.group in EXTRA_GROUPS and not getattr(args, "all", False):
+            continue
         chosen.append(condition)
     return chosen
 
@@ -193,57 +208,23 @@ def transfer(args: argparse.Namespace) -> dict[str, Any]:
         table.append({"condition": condition.name, "success": interval([r["test_success"] for r in mine]),
                       "reward": interval([r["test_reward"] for r in mine]),
                       "train_solved": interval([r["train_solved_so_far"] for r in mine if r["train_solved_so_far"] is not None])})
-    result = {"task": args.task, "model": getattr(args, "model", None) or "scripted:p=P (controlled policy)", "seeds": args.seeds, "train_goals": args.train_goals, "epochs": args.epochs,
+    import os
+
+    from rememberer.nodes.local_llm import cpu_summary
+
+    result = {"args": {"argv": list(getattr(args, "argv", []) or [])},
+              "machine": f"{cpu_summary()}, load average {os.getloadavg()[0]:.1f} at the end",
+              "task": args.task, "model": getattr(args, "model", None) or "scripted:p=P (controlled policy)", "seeds": args.seeds, "train_goals": args.train_goals, "epochs": args.epochs,
               "test_goals": args.test_goals, "max_steps": args.max_steps, "code_version": _code_version(),
               "rows": rows, "table": table}
     (root / "transfer.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     (root / "transfer.md").write_text(markdown(result), encoding="utf-8")
     if getattr(args, "doc", None):
-        write_doc(result, Path(args.doc), args)
+        from rememberer.results import write
+
+        write([args.out], args.doc)
     print(markdown(result))
     return result
-
-
-def write_doc(result: dict[str, Any], path: Path, args: argparse.Namespace) -> None:
-    """The results document: how it was made, the table, and what it shows (regenerated whole)."""
-    import os
-    import platform
-
-    from rememberer.nodes.local_llm import cpu_summary
-
-    command = (f"python -m rememberer.experiments transfer --task {args.task} --seeds {' '.join(map(str, args.seeds))} "
-               f"--ps {' '.join(f'{p:g}' for p in args.ps)} --train-goals {args.train_goals} --epochs {args.epochs} "
-               f"--test-goals {args.test_goals} --max-steps {args.max_steps} --out {args.out} --doc {path}")
-    if getattr(args, "model", None):
-        command += f" --model {args.model}"
-    if getattr(args, "only", None):
-        command += " --only " + " ".join(f"'{text}'" for text in args.only)
-    text = "\n".join([
-        "# Results",
-        "",
-        "Generated by one command; do not edit by hand:",
-        "",
-        "```bash",
-        command,
-        "```",
-        "",
-        f"Machine: {cpu_summary()}, Python {platform.python_version()}, load average at the end "
-        f"{os.getloadavg()[0]:.1f}. Per-seed numbers, run ids and settings: `{args.out}/transfer.json`; run "
-        f"directories: `{args.out}/runs/`.",
-        "",
-        f"## Transfer to unseen goals: {result['model']}",
-        "",
-        ("The controlled policy (`scripted:p=P,seed=S`) takes the top advised valid action with probability P, "
-         "otherwise a random valid action. At P = 1 the test success is what the memory's advice is worth on goals "
-         "it never practised; `no memory` is the same policy without experience, `no memory, on-tree actions` the "
-         "best policy without experience that knows what the goal-relative keys know."
-         if not getattr(args, "model", None) else
-         f"The model `{args.model}` acts in every condition; `no memory` is the model alone."),
-        "",
-        markdown(result),
-    ])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -277,10 +258,20 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--max-steps", type=int, default=15)
     t.add_argument("--out", default="results/transfer")
     t.add_argument("--model", default=None, help="a model spec instead of the controlled policy (e.g. local); p is then unused")
+    t.add_argument("--all", action="store_true", help="also the p sweep of the design and the training-goals curve")
     t.add_argument("--pool-goals", type=int, default=50, help="training goals of the train_pool condition")
     t.add_argument("--only", nargs="+", default=None, help="run only the conditions with these names (quote each)")
     t.add_argument("--doc", default=None, help="also (re)write this results document, e.g. docs/results.md")
+    d = sub.add_parser("doc", help="regenerate the results document from experiment outputs")
+    d.add_argument("out_dirs", nargs="+", help="directories written by `transfer --out`")
+    d.add_argument("--doc", default="docs/results.md")
     args = parser.parse_args(argv)
+    if args.command == "doc":
+        from rememberer.results import write
+
+        print(f"wrote {write(args.out_dirs, args.doc)}")
+        return 0
+    args.argv = list(argv if argv is not None else __import__("sys").argv[1:])
     if args.only:
         known = [c.name for c in conditions(args.ps, pool_goals=args.pool_goals)]
         unknown = [name for name in args.only if name not in known]

@@ -87,6 +87,25 @@ def goal_tree(goal: str) -> GoalTree:
                     producers={k: tuple(v) for k, v in producers.items()}, recipes=recipes)
 
 
+def _below(tree: GoalTree, inputs: tuple[str, ...]) -> frozenset[str]:
+    """``inputs`` and every name their recipes consume, down to the base ingredients."""
+    return _below_cached(tree.goal, inputs)
+
+
+@lru_cache(maxsize=65536)
+def _below_cached(goal: str, inputs: tuple[str, ...]) -> frozenset[str]:
+    tree = goal_tree(goal)
+    seen: set[str] = set()
+    stack = list(inputs)
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            for more in tree.producers.get(name, ()):
+                stack.extend(more)
+    return frozenset(seen)
+
+
 def _tag(item: str) -> str | None:
     return shared_world().crafting_tree.item_id_to_tag.get(item)
 
@@ -127,13 +146,24 @@ class TextCraftKeys(MemoryKeys):
         consumed: set[str] = set()
         stack = [tree.goal]
         while stack:
-            for inputs in tree.producers.get(stack.pop(), ()):
+            for inputs in self._open_alternatives(tree, stack.pop(), inventory):
                 consumed.update(inputs)
                 for name in inputs:
                     if name not in useful and self._held(name, inventory) < tree.need.get(name, 0):
                         useful.add(name)
                         stack.append(name)
         return frozenset(useful), frozenset(consumed)
+
+    def _open_alternatives(self, tree: GoalTree, name: str, inventory: dict[str, int]) -> tuple[tuple[str, ...], ...]:
+        """The recipes for ``name`` still worth pursuing. A tag has alternatives (``planks``: eight
+        kinds of logs); once one of them is started, the others are not needed: the recipes
+        with the most items held in their subtrees win (all of them while none is started)."""
+        options = tree.producers.get(name, ())
+        if len(options) < 2:
+            return options
+        started = [sum(self._held(n, inventory) > 0 for n in _below(tree, inputs)) for inputs in options]
+        best = max(started)
+        return options if best == 0 else tuple(o for o, n in zip(options, started) if n == best)
 
     def _status(self, name: str, inventory: dict[str, int], useful: frozenset[str]) -> str:
         if name not in useful:

@@ -1,0 +1,198 @@
+"""The results document: tables and plots regenerated from experiment outputs, never by hand.
+
+    python -m rememberer.experiments doc OUT_DIR [OUT_DIR ...] [--doc docs/results.md]
+
+Each ``OUT_DIR`` is what one ``python -m rememberer.experiments transfer`` wrote: its
+``transfer.json`` holds the command line, the machine, the code version and, per condition and
+seed, the numbers and the run id whose directory (``OUT_DIR/runs/<run id>/config.json``) has the
+full settings. The document gets one section per experiment: how it was made, the table by
+group (baselines, the paper's configuration, the design, ablations, p sweep, training-goals
+curve) and the plots next to it (``<doc stem>/*.png``).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+GROUP_TITLES = {
+    "baseline": "Baselines without experience",
+    "paper": "The paper's configuration",
+    "design": "The design (goal-relative keys) and its variants",
+    "ablation": "Ablations of the design",
+    "p-sweep": "p sweep of the design",
+    "curve": "Training goals (train_pool) against test success",
+    "main": "Conditions",
+}
+
+
+def load(out_dir: str | Path) -> dict[str, Any]:
+    path = Path(out_dir) / "transfer.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SystemExit(f"no experiment results at {path} (run `python -m rememberer.experiments transfer --out {out_dir}` first)") from None
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{path} is not valid JSON: {exc}") from None
+    data["out_dir"] = str(out_dir)
+    return data
+
+
+def _row(row: dict[str, Any]) -> str:
+    s, r, t = row["success"], row["reward"], row["train_solved"]
+    train = f"{t['mean']:.0%} ± {t['ci95']:.0%}" if t["n"] else "–"
+    return f"| {row['condition']} | {s['mean']:.1%} ± {s['ci95']:.1%} | {s['sd']:.1%} | {r['mean']:.3f} ± {r['ci95']:.3f} | {train} |"
+
+
+def table(result: dict[str, Any]) -> str:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    group_of = {r["condition"]: r.get("group", "main") for r in result["rows"]}
+    for row in result["table"]:
+        groups.setdefault(group_of.get(row["condition"], "main"), []).append(row)
+    lines = []
+    for group, rows in groups.items():
+        lines += [f"**{GROUP_TITLES.get(group, group)}**", "",
+                  "| condition | test success (mean ± 95 % CI) | sd | test reward | training goals solved by the last epoch |",
+                  "|---|---|---|---|---|", *map(_row, rows), ""]
+    return "\n".join(lines)
+
+
+def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    made: list[tuple[str, str]] = []
+    rows = result["table"]
+    group_of = {r["condition"]: r.get("group", "main") for r in result["rows"]}
+
+    main = [r for r in rows if group_of.get(r["condition"]) not in ("p-sweep", "curve")]
+    if main:
+        fig, ax = plt.subplots(figsize=(10, 0.42 * len(main) + 1.2))
+        names = [r["condition"] for r in main][::-1]
+        means = [100 * r["success"]["mean"] for r in main][::-1]
+        errors = [100 * (r["success"]["ci95"] if r["success"]["ci95"] == r["success"]["ci95"] else 0) for r in main][::-1]
+        colors = [{"baseline": "#999999", "paper": "#d98c3a", "ablation": "#8fb3d9"}.get(group_of.get(n), "#2f6fb0") for n in names]
+        ax.barh(names, means, xerr=errors, color=colors, capsize=3)
+        ax.set_xlabel("test success on unseen goals, % (mean, 95 % interval over seeds)")
+        ax.set_xlim(0, 100)
+        ax.grid(axis="x", alpha=0.3)
+        fig.tight_layout()
+        name = f"{stem}-conditions.png"
+        fig.savefig(directory / name, dpi=110)
+        plt.close(fig)
+        made.append((name, "Test success by condition (grey: no experience; orange: the paper's configuration; "
+                           "dark blue: the design; light blue: ablations)"))
+
+    def series(pick) -> list[tuple[float, dict[str, Any]]]:
+        return sorted((x, r) for r in rows if (x := pick(r)) is not None)
+
+    top = max((r.get("p", 0.0) for r in result["rows"]), default=1.0) or 1.0
+
+    def p_of(name: str, base: str) -> float | None:
+        if name == base:
+            return top
+        if name.startswith(base + ", p="):
+            return float(name.removeprefix(base + ", p="))
+        return None
+
+    design = series(lambda r: p_of(r["condition"], "goal-relative keys, MC γ=1"))
+    paper = series(lambda r: p_of(r["condition"], "paper: verbatim keys, MC γ=1"))
+    if len(design) > 1 or len(paper) > 1:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for label, points, color in (("goal-relative keys, MC γ=1", design, "#2f6fb0"), ("paper: verbatim keys, MC γ=1", paper, "#d98c3a")):
+            if points:
+                ax.errorbar([x for x, _ in points], [100 * r["success"]["mean"] for _, r in points],
+                            yerr=[100 * r["success"]["ci95"] for _, r in points], marker="o", capsize=3, label=label, color=color)
+        for r in rows:
+            if group_of.get(r["condition"]) == "baseline" and r["condition"].startswith("no memory"):
+                ax.axhline(100 * r["success"]["mean"], linestyle="--", color="#777777", linewidth=1)
+                ax.annotate(r["condition"], (0.02, 100 * r["success"]["mean"] + 1), xycoords=("axes fraction", "data"), fontsize=8)
+        ax.set_xlabel("p: probability of following the top advice")
+        ax.set_ylabel("test success, %")
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        name = f"{stem}-p-sweep.png"
+        fig.savefig(directory / name, dpi=110)
+        plt.close(fig)
+        made.append((name, "Test success against p (the controlled policy), with the no-memory baselines dashed"))
+
+    goals_of = {r["condition"]: r.get("train_goals") for r in result["rows"]}
+    curve = series(lambda r: goals_of.get(r["condition"]) if group_of.get(r["condition"]) == "curve" else None)
+    if len(curve) > 1:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.errorbar([x for x, _ in curve], [100 * r["success"]["mean"] for _, r in curve],
+                    yerr=[100 * r["success"]["ci95"] for _, r in curve], marker="o", capsize=3, color="#2f6fb0")
+        ax.set_xscale("log")
+        ax.set_xticks([x for x, _ in curve], [str(int(x)) for x, _ in curve])
+        ax.set_xlabel("training goals (train_pool), 3 epochs")
+        ax.set_ylabel("test success on 100 unseen goals, %")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        name = f"{stem}-training-goals.png"
+        fig.savefig(directory / name, dpi=110)
+        plt.close(fig)
+        made.append((name, "Test success against the number of training goals"))
+    return made
+
+
+def section(result: dict[str, Any], doc: Path, index: int) -> str:
+    args = result.get("args")
+    command = ("python -m rememberer.experiments " + shlex.join(args["argv"])) if args and args.get("argv") else "(command not recorded)"
+    model = result.get("model") or "scripted:p=P (controlled policy)"  # older outputs did not record it
+    stem = f"{result['task']}-{'controlled' if model.startswith('scripted') else 'model'}-{index}"
+    plots = _plots(result, doc.parent / doc.stem, stem)
+    intro = ("The actor is the controlled policy (`scripted:p=P,seed=S`): the top advised valid action with probability P, "
+             "otherwise a random valid action. At P = 1 test success is what the memory's advice alone is worth on goals it "
+             "never practised. `no memory` is the same policy without experience; `no memory, on-tree actions` is the best "
+             "policy without experience that knows what the goal-relative keys know (it is offered only the actions on the "
+             "goal's recipe tree)."
+             if model.startswith("scripted") else
+             f"The actor is the model `{model}` in every condition (rank decoding); `no memory` is the model alone.")
+    lines = [
+        f"## {result['task']}: {model}",
+        "",
+        intro,
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        f"Memory trained on {result['train_goals']} training goals × {result['epochs']} epochs (unless the condition says "
+        f"otherwise), then {result['test_goals']} unseen test goals with the memory frozen; step cap {result['max_steps']}; "
+        f"seeds {', '.join(map(str, result['seeds']))}; code {result['code_version']}; "
+        f"{result.get('machine', 'machine not recorded')}. Per-seed rows, run ids and settings: "
+        f"`{result['out_dir']}/transfer.json`; run directories: `{result['out_dir']}/runs/`.",
+        "",
+        table(result),
+    ]
+    for name, caption in plots:
+        lines += [f"![{caption}]({doc.stem}/{name})", "", f"*{caption}.*", ""]
+    return "\n".join(lines)
+
+
+def write(out_dirs: list[str], doc: str | Path) -> Path:
+    doc = Path(doc)
+    results = [load(d) for d in out_dirs]
+    command = "python -m rememberer.experiments doc " + " ".join(map(shlex.quote, out_dirs)) + f" --doc {doc}"
+    parts = [
+        "# Results",
+        "",
+        "Generated from the experiment outputs by one command; do not edit by hand:",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+    ]
+    parts += [section(result, doc, i) for i, result in enumerate(results, start=1)]
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text("\n".join(parts), encoding="utf-8")
+    return doc
