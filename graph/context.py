@@ -78,7 +78,7 @@ class AgentKnobs:
     api_key: str | None = knob(None, "Key for the endpoint (else $OPENAI_API_KEY).", secret=True)
     memory_dir: str = knob(".rememberer/memory", "Chroma directory of the experience memory (shared across runs).",
                            env="REMEMBERER_MEMORY_DIR")
-    namespace: str | None = knob(None, "Memory namespace; defaults to the task set name.")
+    namespace: str | None = knob(None, "Memory namespace; defaults to the task set name, plus '.<scheme>' for goal-relative keys (textcraft.roles).")
     training: bool = knob(True, "Run the RLEM backup at episode end (False = frozen memory).", cli=False)
     use_memory: bool = knob(True, "Retrieve exemplars (False = no-memory baseline).", flag="--no-memory", commands=("eval",),
                            switch_help="baseline: no exemplars at all")
@@ -94,7 +94,7 @@ class AgentKnobs:
         "goal-relative",
         "How experience is keyed. 'goal-relative': states and actions relative to the current goal, where the task set "
         "defines it (TextCraft: an item's role in the goal's recipe tree), so experience carries over to unseen goals; "
-        "its own namespace '<task>.<scheme>'. 'verbatim': the environment's texts, as in the paper.",
+        "its own namespace '<task>.<scheme>'. 'verbatim': the environment's texts, the paper's configuration.",
         flag="--keys",
     )
     prune_actions: bool = knob(False, "Show the model only the valid actions the task's goal-relative keys call "

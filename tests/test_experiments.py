@@ -107,3 +107,28 @@ def test_a_tiny_transfer_grid_runs_end_to_end_and_reproduces(tmp_path):
     second = transfer(args)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
     assert strip(second["rows"]) == strip(first["rows"])  # same seeds, same numbers
+
+
+@pytest.mark.slow
+def test_the_results_document_is_regenerated_from_the_outputs_alone(tmp_path):
+    from rememberer.experiments import main
+    from rememberer.results import write
+
+    out = tmp_path / "grid"
+    assert main(["transfer", "--task", "chain", "--seeds", "0", "1", "--ps", "0.5", "1", "--train-goals", "2", "--epochs", "1",
+                 "--test-goals", "2", "--max-steps", "6", "--out", str(out), "--only", "no memory",
+                 "paper: verbatim keys, MC γ=1", "paper: verbatim keys, MC γ=1, p=0.5"]) == 0
+    saved = json.loads((out / "transfer.json").read_text())
+    assert saved["args"]["argv"][:3] == ["transfer", "--task", "chain"] and "load average" in saved["machine"]
+    doc = write([str(out)], tmp_path / "docs" / "results.md")
+    text = doc.read_text()
+    assert "python -m rememberer.experiments transfer --task chain" in text  # the command that made the numbers
+    assert "**Baselines without experience**" in text and "**The paper's configuration**" in text
+    assert "| paper: verbatim keys, MC γ=1, p=0.5 |" in text
+    pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
+    assert pngs == ["chain-controlled-1-conditions.png", "chain-controlled-1-p-sweep.png"]
+    assert all(f"(results/{name})" in text for name in pngs)
+    again = write([str(out)], tmp_path / "docs" / "results.md").read_text()
+    assert again == text  # regenerating changes nothing
+    with pytest.raises(SystemExit, match="no experiment results"):
+        write([str(tmp_path / "nothing")], tmp_path / "x.md")
