@@ -106,6 +106,8 @@ class AgentKnobs:
         "in the remembered state shown at a flat 1.0 with nothing discouraged (ablation: without Q values).")
     discourage: bool = knob(True, "Show the discouraged (low-Q) actions of each exemplar.", flag="--no-discouraged",
                             switch_help="ablation: encouraged actions only")
+    aggregate_q: bool = knob(False, "Advise from each action's Q averaged over the retrieved records that know it "
+                             "(weighted by similarity) instead of the one record's own Q.")
     exemplar_choice: Literal["similar", "random"] = knob(
         "similar", "Exemplars by similarity to the current state (the paper) or drawn at random from memory (ablation).")
     decoding: Literal["auto", "generate", "rank"] = knob(

@@ -64,6 +64,26 @@ def sample_records(memory, k: int, rng: random.Random) -> list[ExperienceRecord]
     return sample
 
 
+def pooled_q(hits) -> dict[str, float]:
+    """Each action's Q averaged over the retrieved records that know it, weighted by similarity."""
+    sums: dict[str, list[float]] = {}
+    for hit in hits:
+        weight = max(hit.score, 1e-6)
+        for entry in hit.record.actions:
+            total = sums.setdefault(entry.action, [0.0, 0.0])
+            total[0] += weight * entry.q
+            total[1] += weight
+    return {action: q / w for action, (q, w) in sums.items()}
+
+
+def with_pooled_q(record: ExperienceRecord, pooled: dict[str, float]) -> ExperienceRecord:
+    """A copy of ``record`` whose actions carry the pooled Q (the stored record is untouched)."""
+    copy = record.model_copy(deep=True)
+    for entry in copy.actions:
+        entry.q = pooled.get(entry.action, entry.q)
+    return copy
+
+
 def replay_advice(record: ExperienceRecord) -> list[Candidate]:
     """Plain experience replay: the action tried most often here, without its value."""
     if not record.actions:
@@ -89,8 +109,9 @@ def retrieve_experience(state: EpisodeState, runtime: Runtime[AgentContext]) -> 
         hits = memory.retrieve(task_key, observation_key, k=4 * ctx.top_m + 4)
     budget = ctx.token_budget
     kept: list[tuple[object, list, list, str, int]] = []
+    pooled = pooled_q(hits) if ctx.aggregate_q else None
     for hit in hits:
-        record = hit.record
+        record = hit.record if pooled is None else with_pooled_q(hit.record, pooled)
         if ctx.advice == "replay":
             encouraged, discouraged = replay_advice(record), []
         else:

@@ -97,6 +97,8 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
         Condition("goal-relative keys, MC γ=0.9", p=top, knobs={**best, "gamma": 0.9}, group="design"),
         Condition("goal-relative keys, 1-step γ=0.9", p=top, knobs={**best, **ONE_STEP}, group="design"),
         Condition("goal-relative keys, 3-step γ=0.9", p=top, knobs={**best, "n_step": 3, "gamma": 0.9}, group="design"),
+        Condition("goal-relative keys, Q averaged over similar records", p=top, knobs={**best, "aggregate_q": True},
+                  group="design"),
         Condition("goal-relative keys, no exploration advice at test", p=top, knobs=best,
                   eval_knobs={"random_advice": False}, group="design"),
         Condition("goal-relative keys, on-tree actions", p=top, knobs={**best, "prune_actions": True}, group="design"),

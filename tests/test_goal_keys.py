@@ -139,3 +139,19 @@ def test_the_memory_cli_opens_the_scheme_asked_for(tmp_path, capsys, textcraft):
     assert stats["namespace"] == "textcraft.roles" and stats["records"] > 0
     assert main(["memory", "stats", "--task", "textcraft", "--keys", "verbatim", "--memory-dir", str(tmp_path / "mem")]) == 2
     assert "no memory for 'textcraft'" in capsys.readouterr().err
+
+
+def test_pooled_q_is_the_similarity_weighted_mean_over_the_retrieved_records():
+    from types import SimpleNamespace
+
+    from rememberer.memory.records import ExperienceRecord
+    from rememberer.nodes.retrieve import pooled_q, with_pooled_q
+
+    def record(**qs):
+        return ExperienceRecord(task="t", observation="o", actions=[{"action": a, "q": q, "visits": 1} for a, q in qs.items()])
+
+    near, far = record(a=1.0, b=0.0), record(a=0.0, c=0.5)
+    pooled = pooled_q([SimpleNamespace(record=near, score=0.75), SimpleNamespace(record=far, score=0.25)])
+    assert pooled == pytest.approx({"a": 0.75, "b": 0.0, "c": 0.5})
+    copy = with_pooled_q(far, pooled)
+    assert [e.q for e in copy.actions] == pytest.approx([0.75, 0.5]) and far.actions[0].q == 0.0  # the stored record is untouched
