@@ -66,25 +66,31 @@ def memory_namespace(ctx: AgentContext) -> str:
     return ctx.namespace or task_set(ctx).memory_namespace(ctx.memory_keys)
 
 
+def open_memory(tasks: TaskSet, directory, *, keys: str = "goal-relative", namespace: str | None = None,
+                with_pool: bool = True, **options: Any) -> ExperienceMemory:
+    """The experience memory of ``tasks`` under a key scheme, as the graph opens it: the scheme's
+    namespace and observation similarity, and the task set's initial pool keyed the same way.
+    ``options`` go to :class:`ExperienceMemory` (e.g. ``embedder``, ``max_records``)."""
+    store = ExperienceMemory(
+        directory,
+        namespace=namespace or tasks.memory_namespace(keys),
+        observation_similarity=tasks.similarity(keys),
+        task_weight=tasks.task_weight,
+        **options,
+    )
+    if with_pool and tasks.initial_pool is not None:
+        scheme = tasks.memory_keys(keys)
+        store.import_pool(tasks.initial_pool, transform=None if scheme is VERBATIM else partial(pool_record_keys, scheme))
+    return store
+
+
 def memory(ctx: AgentContext) -> ExperienceMemory:
     if ctx.memory_instance is not None:
         return ctx.memory_instance
     tasks = task_set(ctx)
     namespace = memory_namespace(ctx)
-
-    def build() -> ExperienceMemory:
-        store = ExperienceMemory(
-            ctx.memory_dir,
-            namespace=namespace,
-            observation_similarity=tasks.similarity(ctx.memory_keys),
-            task_weight=tasks.task_weight,
-        )
-        if tasks.initial_pool is not None:
-            scheme = keys(ctx)
-            store.import_pool(tasks.initial_pool, transform=None if scheme is VERBATIM else partial(pool_record_keys, scheme))
-        return store
-
-    return _cached(("memory", ctx.memory_dir, namespace, tasks.name), build)
+    return _cached(("memory", ctx.memory_dir, namespace, tasks.name),
+                   lambda: open_memory(tasks, ctx.memory_dir, keys=ctx.memory_keys, namespace=namespace))
 
 
 def model(ctx: AgentContext) -> Any:
