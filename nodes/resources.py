@@ -62,6 +62,21 @@ def shown_actions(ctx: AgentContext, task: str, observation: str, context: str,
     return kept or list(valid_actions)
 
 
+def check_scheme(ctx: AgentContext, store: Any) -> None:
+    """Refuse an injected memory that is plainly the task set's memory under the other key scheme
+    (its records could never match this run's keys: no advice, no error, otherwise)."""
+    if ctx.namespace is not None:
+        return
+    tasks = task_set(ctx)
+    other = "verbatim" if ctx.memory_keys == "goal-relative" else "goal-relative"
+    mine, theirs = tasks.memory_namespace(ctx.memory_keys), tasks.memory_namespace(other)
+    if mine != theirs and getattr(store, "namespace", None) == theirs:
+        raise ValueError(
+            f"the memory passed in is {tasks.name}'s {other!r} memory (namespace {theirs!r}), but memory_keys is "
+            f"{ctx.memory_keys!r}: set memory_keys={other!r}, or open it with open_memory(tasks, dir, keys={ctx.memory_keys!r})"
+        )
+
+
 def memory_namespace(ctx: AgentContext) -> str:
     return ctx.namespace or task_set(ctx).memory_namespace(ctx.memory_keys)
 
@@ -86,6 +101,7 @@ def open_memory(tasks: TaskSet, directory, *, keys: str = "goal-relative", names
 
 def memory(ctx: AgentContext) -> ExperienceMemory:
     if ctx.memory_instance is not None:
+        check_scheme(ctx, ctx.memory_instance)
         return ctx.memory_instance
     tasks = task_set(ctx)
     namespace = memory_namespace(ctx)

@@ -155,3 +155,16 @@ def test_pooled_q_is_the_similarity_weighted_mean_over_the_retrieved_records():
     assert pooled == pytest.approx({"a": 0.75, "b": 0.0, "c": 0.5})
     copy = with_pooled_q(far, pooled)
     assert [e.q for e in copy.actions] == pytest.approx([0.75, 0.5]) and far.actions[0].q == 0.0  # the stored record is untouched
+
+
+def test_a_memory_of_the_other_key_scheme_is_refused_with_a_clear_error(tmp_path, textcraft):
+    from rememberer.graph import AgentContext, graph
+    from rememberer.nodes.resources import open_memory
+
+    verbatim = open_memory(textcraft, tmp_path / "mem", keys="verbatim")
+    ctx = AgentContext(task_set="textcraft", task_set_instance=textcraft, memory_instance=verbatim,
+                       model_instance=controlled_policy("scripted:p=1"), max_steps=1)
+    with pytest.raises(ValueError, match="memory_keys='verbatim'"):
+        graph.invoke({"goal_id": "birch trapdoor"}, context=ctx)
+    ctx.memory_keys = "verbatim"
+    assert len(graph.invoke({"goal_id": "birch trapdoor"}, context=ctx)["steps"]) == 1

@@ -30,6 +30,7 @@ def textcraft():
 
 
 def _context(textcraft, model, memory, **knobs):
+    knobs.setdefault("memory_keys", "verbatim")  # the pool as written: same-state advice
     return AgentContext(task_set="textcraft", model_instance=model, memory_instance=memory, task_set_instance=textcraft,
                         sessions_instance=EnvironmentSessions(textcraft.make_env), **knobs)
 
