@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import time
@@ -124,6 +125,33 @@ EXTRA_GROUPS = ("p-sweep", "curve")
 """Left out of the default grid (``--all`` or ``--only`` includes them)."""
 
 
+def _row(condition: Condition, seed: int, run_id: str, train_goals: int, summary: dict[str, Any], wall: float) -> dict[str, Any]:
+    evals = summary["phases"].get("eval", {})
+    epochs = summary.get("train_epochs") or {}
+    last = max(epochs, key=int) if epochs else None
+    return {
+        "condition": condition.name, "group": condition.group, "seed": seed, "run_id": run_id, "p": condition.p,
+        "train_goals": train_goals if condition.train else 0,
+        "settings": {**condition.knobs, **{f"eval.{k}": v for k, v in condition.eval_knobs.items()}},
+        "test_success": evals.get("success_rate", 0.0), "test_reward": evals.get("mean_reward", 0.0),
+        "train_solved_so_far": epochs[last]["solved_so_far"] if last is not None else None,
+        "memory_records": summary["memory"]["records"], "wall_seconds": round(wall, 1),
+    }
+
+
+def finished_row(condition: Condition, seed: int, args: argparse.Namespace, root: Path, name: str,
+                 train_goals: int) -> dict[str, Any] | None:
+    """The row of a run that already finished in ``root`` (its summary covers every test goal)."""
+    path = root / "runs" / name / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if summary.get("phases", {}).get("eval", {}).get("episodes") != args.test_goals:
+        return None
+    return _row(condition, seed, summary["run_id"], train_goals, summary, summary.get("wall_seconds", 0.0))
+
+
 def run_condition(condition: Condition, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     from rememberer.fakes import controlled_policy
     from rememberer.runner import Run, RunSettings
@@ -134,6 +162,13 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     name = f"{slug[:80]}-seed{seed}"
     train_goals = condition.train_goals or args.train_goals
     train_split = condition.train_split or args.train_split
+    done = finished_row(condition, seed, args, root, name, train_goals)
+    if done is not None:  # a grid re-run into the same --out reuses what already finished
+        return done
+    for stale in (root / "runs" / name, root / "memory" / name):  # an interrupted run of this grid starts over
+        if stale.exists():
+            print(f"restarting the unfinished run {name}: removing {stale}", flush=True)
+            shutil.rmtree(stale)
     model = getattr(args, "model", None) or f"scripted:p={condition.p:g},seed={seed}"
     settings = RunSettings(
         task_set=args.task, model=model, memory_dir=str(root / "memory" / name),
@@ -150,17 +185,7 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     run.context.use_memory = condition.use_memory
     run.evaluate(list(tasks.goals(args.test_split)[: args.test_goals]))
     summary = run.summary(time.perf_counter() - started)
-    train_eps = [r for r in run.results if r.phase == "train"]
-    last_epoch = max((r.epoch for r in train_eps), default=0)
-    evals = [r for r in run.results if r.phase == "eval"]
-    return {
-        "condition": condition.name, "group": condition.group, "seed": seed, "run_id": run.run_id, "p": condition.p,
-        "train_goals": train_goals if condition.train else 0, "settings": {**condition.knobs, **{f"eval.{k}": v for k, v in condition.eval_knobs.items()}},
-        "test_success": sum(r.success for r in evals) / len(evals),
-        "test_reward": sum(r.reward for r in evals) / len(evals),
-        "train_solved_so_far": summary["train_epochs"].get(str(last_epoch), {}).get("solved_so_far") if train_eps else None,
-        "memory_records": summary["memory"]["records"], "wall_seconds": round(time.perf_counter() - started, 1),
-    }
+    return _row(condition, seed, run.run_id, train_goals, summary, time.perf_counter() - started)
 
 
 def _code_version() -> str:
@@ -191,35 +216,48 @@ def selected_conditions(args: argparse.Namespace) -> list[Condition]:
 
 
 def transfer(args: argparse.Namespace) -> dict[str, Any]:
-    root = Path(args.out)
-    root.mkdir(parents=True, exist_ok=True)
-    rows = []
-    grid = selected_conditions(args)
-    total, started = len(grid) * len(args.seeds), time.perf_counter()
-    for condition in grid:
-        for seed in args.seeds:
-            row = run_condition(condition, seed, args, root)
-            rows.append(row)
-            elapsed = time.perf_counter() - started
-            eta = elapsed / len(rows) * (total - len(rows))
-            print(f"[{len(rows)}/{total}, ETA {eta / 60:.0f} min] {condition.name} · seed {seed}: test success "
-                  f"{row['test_success']:.1%} ({row['wall_seconds']} s, {row['memory_records']} records)", flush=True)
-    table = []
-    for condition in grid:
-        mine = [r for r in rows if r["condition"] == condition.name]
-        table.append({"condition": condition.name, "success": interval([r["test_success"] for r in mine]),
-                      "reward": interval([r["test_reward"] for r in mine]),
-                      "train_solved": interval([r["train_solved_so_far"] for r in mine if r["train_solved_so_far"] is not None])})
+    """Run the grid; ``transfer.json`` is rewritten after every run, so an interrupted grid keeps
+    what it finished (the conditions done so far, each over the seeds it completed)."""
     import os
 
     from rememberer.nodes.local_llm import cpu_summary
 
-    result = {"args": {"argv": list(getattr(args, "argv", []) or [])},
-              "machine": f"{cpu_summary()}, load average {os.getloadavg()[0]:.1f} at the end",
-              "task": args.task, "model": getattr(args, "model", None) or "scripted:p=P (controlled policy)", "seeds": args.seeds, "train_goals": args.train_goals, "epochs": args.epochs,
-              "test_goals": args.test_goals, "max_steps": args.max_steps, "code_version": _code_version(),
-              "rows": rows, "table": table}
-    (root / "transfer.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    root = Path(args.out)
+    root.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    grid = selected_conditions(args)
+    total, started = len(grid) * len(args.seeds), time.perf_counter()
+
+    def save() -> dict[str, Any]:
+        table = []
+        for condition in grid:
+            mine = [r for r in rows if r["condition"] == condition.name]
+            if not mine:
+                continue
+            table.append({"condition": condition.name, "success": interval([r["test_success"] for r in mine]),
+                          "reward": interval([r["test_reward"] for r in mine]),
+                          "train_solved": interval([r["train_solved_so_far"] for r in mine if r["train_solved_so_far"] is not None])})
+        result = {"args": {"argv": list(getattr(args, "argv", []) or [])},
+                  "machine": f"{cpu_summary()}, load average {os.getloadavg()[0]:.1f} at the end",
+                  "task": args.task, "model": getattr(args, "model", None) or "scripted:p=P (controlled policy)",
+                  "seeds": args.seeds, "train_goals": args.train_goals, "epochs": args.epochs,
+                  "test_goals": args.test_goals, "max_steps": args.max_steps, "code_version": _code_version(),
+                  "complete": len(rows) == total, "rows": rows, "table": table}
+        tmp = root / "transfer.json.tmp"
+        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, root / "transfer.json")
+        return result
+
+    for condition in grid:
+        for seed in args.seeds:
+            row = run_condition(condition, seed, args, root)
+            rows.append(row)
+            save()
+            elapsed = time.perf_counter() - started
+            eta = elapsed / len(rows) * (total - len(rows))
+            print(f"[{len(rows)}/{total}, ETA {eta / 60:.0f} min] {condition.name} · seed {seed}: test success "
+                  f"{row['test_success']:.1%} ({row['wall_seconds']} s, {row['memory_records']} records)", flush=True)
+    result = save()
     (root / "transfer.md").write_text(markdown(result), encoding="utf-8")
     if getattr(args, "doc", None):
         from rememberer.results import write

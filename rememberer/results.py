@@ -43,7 +43,9 @@ def load(out_dir: str | Path) -> dict[str, Any]:
 def _row(row: dict[str, Any]) -> str:
     s, r, t = row["success"], row["reward"], row["train_solved"]
     train = f"{t['mean']:.0%} ± {t['ci95']:.0%}" if t["n"] else "–"
-    return f"| {row['condition']} | {s['mean']:.1%} ± {s['ci95']:.1%} | {s['sd']:.1%} | {r['mean']:.3f} ± {r['ci95']:.3f} | {train} |"
+    ci = f" ± {s['ci95']:.1%}" if s["n"] > 1 else ""
+    reward_ci = f" ± {r['ci95']:.3f}" if r["n"] > 1 else ""
+    return f"| {row['condition']} | {s['n']} | {s['mean']:.1%}{ci} | {s['sd']:.1%} | {r['mean']:.3f}{reward_ci} | {train} |"
 
 
 def table(result: dict[str, Any]) -> str:
@@ -54,8 +56,8 @@ def table(result: dict[str, Any]) -> str:
     lines = []
     for group, rows in groups.items():
         lines += [f"**{GROUP_TITLES.get(group, group)}**", "",
-                  "| condition | test success (mean ± 95 % CI) | sd | test reward | training goals solved by the last epoch |",
-                  "|---|---|---|---|---|", *map(_row, rows), ""]
+                  "| condition | seeds | test success (mean ± 95 % CI) | sd | test reward | training goals solved by the last epoch |",
+                  "|---|---|---|---|---|---|", *map(_row, rows), ""]
     return "\n".join(lines)
 
 
@@ -75,7 +77,7 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
         fig, ax = plt.subplots(figsize=(10, 0.42 * len(main) + 1.2))
         names = [r["condition"] for r in main][::-1]
         means = [100 * r["success"]["mean"] for r in main][::-1]
-        errors = [100 * (r["success"]["ci95"] if r["success"]["ci95"] == r["success"]["ci95"] else 0) for r in main][::-1]
+        errors = [100 * (r["success"]["ci95"] if r["success"]["n"] > 1 else 0) for r in main][::-1]
         colors = [{"baseline": "#999999", "paper": "#d98c3a", "ablation": "#8fb3d9"}.get(group_of.get(n), "#2f6fb0") for n in names]
         ax.barh(names, means, xerr=errors, color=colors, capsize=3)
         ax.set_xlabel("test success on unseen goals, % (mean, 95 % interval over seeds)")
@@ -107,7 +109,8 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
         for label, points, color in (("goal-relative keys, MC γ=1", design, "#2f6fb0"), ("paper: verbatim keys, MC γ=1", paper, "#d98c3a")):
             if points:
                 ax.errorbar([x for x, _ in points], [100 * r["success"]["mean"] for _, r in points],
-                            yerr=[100 * r["success"]["ci95"] for _, r in points], marker="o", capsize=3, label=label, color=color)
+                            yerr=[100 * r["success"]["ci95"] if r["success"]["n"] > 1 else 0 for _, r in points], marker="o",
+                            capsize=3, label=label, color=color)
         for r in rows:
             if group_of.get(r["condition"]) == "baseline" and r["condition"].startswith("no memory"):
                 ax.axhline(100 * r["success"]["mean"], linestyle="--", color="#777777", linewidth=1)
@@ -128,7 +131,8 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
     if len(curve) > 1:
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.errorbar([x for x, _ in curve], [100 * r["success"]["mean"] for _, r in curve],
-                    yerr=[100 * r["success"]["ci95"] for _, r in curve], marker="o", capsize=3, color="#2f6fb0")
+                    yerr=[100 * r["success"]["ci95"] if r["success"]["n"] > 1 else 0 for _, r in curve], marker="o", capsize=3,
+                    color="#2f6fb0")
         ax.set_xscale("log")
         ax.set_xticks([x for x, _ in curve], [str(int(x)) for x, _ in curve])
         ax.set_xlabel("training goals (train_pool), 3 epochs")
@@ -168,7 +172,9 @@ def section(result: dict[str, Any], doc: Path, index: int) -> str:
         f"Memory trained on {result['train_goals']} training goals × {result['epochs']} epochs (unless the condition says "
         f"otherwise), then {result['test_goals']} unseen test goals with the memory frozen; step cap {result['max_steps']}; "
         f"seeds {', '.join(map(str, result['seeds']))}; code {result['code_version']}; "
-        f"{result.get('machine', 'machine not recorded')}. Per-seed rows, run ids and settings: "
+        + ("" if result.get("complete", True) else "**the grid was stopped before it finished: only the conditions and seeds "
+           "listed ran**; ")
+        + f"{result.get('machine', 'machine not recorded')}. Per-seed rows, run ids and settings: "
         f"`{result['out_dir']}/transfer.json`; run directories: `{result['out_dir']}/runs/`.",
         "",
         table(result),

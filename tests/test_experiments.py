@@ -120,11 +120,19 @@ def test_the_results_document_is_regenerated_from_the_outputs_alone(tmp_path):
                  "paper: verbatim keys, MC γ=1", "paper: verbatim keys, MC γ=1, p=0.5"]) == 0
     saved = json.loads((out / "transfer.json").read_text())
     assert saved["args"]["argv"][:3] == ["transfer", "--task", "chain"] and "load average" in saved["machine"]
+    assert saved["complete"] and len(saved["rows"]) == 6
+    # the same command into the same --out reuses the finished runs instead of playing them again
+    (out / "runs" / saved["rows"][0]["run_id"] / "episodes.jsonl").rename(out / "moved")  # proof it is not re-run
+    argv = saved["args"]["argv"]
+    assert main(argv) == 0
+    again = json.loads((out / "transfer.json").read_text())
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
+    assert strip(again["rows"]) == strip(saved["rows"]) and not (out / "runs" / saved["rows"][0]["run_id"] / "episodes.jsonl").exists()
     doc = write([str(out)], tmp_path / "docs" / "results.md")
     text = doc.read_text()
     assert "python -m rememberer.experiments transfer --task chain" in text  # the command that made the numbers
     assert "**Baselines without experience**" in text and "**The paper's configuration**" in text
-    assert "| paper: verbatim keys, MC γ=1, p=0.5 |" in text
+    assert "| paper: verbatim keys, MC γ=1, p=0.5 | 2 |" in text
     pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
     assert pngs == ["chain-controlled-1-conditions.png", "chain-controlled-1-p-sweep.png"]
     assert all(f"(results/{name})" in text for name in pngs)
