@@ -242,7 +242,7 @@ def transfer(args: argparse.Namespace) -> dict[str, Any]:
                   "task": args.task, "model": getattr(args, "model", None) or "scripted:p=P (controlled policy)",
                   "seeds": args.seeds, "train_goals": args.train_goals, "epochs": args.epochs,
                   "test_goals": args.test_goals, "max_steps": args.max_steps, "code_version": _code_version(),
-                  "complete": len(rows) == total, "rows": rows, "table": table}
+                  "complete": len(rows) == total, "out_dir": str(root), "rows": rows, "table": table}
         tmp = root / "transfer.json.tmp"
         tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         os.replace(tmp, root / "transfer.json")

@@ -2,8 +2,8 @@
 
     python -m rememberer.experiments doc OUT_DIR [OUT_DIR ...] [--doc docs/results.md]
 
-Each ``OUT_DIR`` is what one ``python -m rememberer.experiments transfer`` wrote: its
-``transfer.json`` holds the command line, the machine, the code version and, per condition and
+Each ``OUT_DIR`` is what one ``python -m rememberer.experiments transfer`` wrote (or a copy of
+its ``transfer.json``, such as the ones kept under ``docs/results/``): the file holds the command line, the machine, the code version and, per condition and
 seed, the numbers and the run id whose directory (``OUT_DIR/runs/<run id>/config.json``) has the
 full settings. The document gets one section per experiment: how it was made, the table by
 group (baselines, the paper's configuration, the design, ablations, p sweep, training-goals
@@ -29,14 +29,16 @@ GROUP_TITLES = {
 
 
 def load(out_dir: str | Path) -> dict[str, Any]:
-    path = Path(out_dir) / "transfer.json"
+    """An experiment's results: ``OUT_DIR/transfer.json``, or a copy of that file given directly."""
+    path = Path(out_dir) if str(out_dir).endswith(".json") else Path(out_dir) / "transfer.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SystemExit(f"no experiment results at {path} (run `python -m rememberer.experiments transfer --out {out_dir}` first)") from None
     except json.JSONDecodeError as exc:
         raise SystemExit(f"{path} is not valid JSON: {exc}") from None
-    data["out_dir"] = str(out_dir)
+    data["source"] = str(path)
+    data.setdefault("out_dir", str(path.parent) if path.name == "transfer.json" else None)
     return data
 
 
@@ -174,8 +176,10 @@ def section(result: dict[str, Any], doc: Path, index: int) -> str:
         f"seeds {', '.join(map(str, result['seeds']))}; code {result['code_version']}; "
         + ("" if result.get("complete", True) else "**the grid was stopped before it finished: only the conditions and seeds "
            "listed ran**; ")
-        + f"{result.get('machine', 'machine not recorded')}. Per-seed rows, run ids and settings: "
-        f"`{result['out_dir']}/transfer.json`; run directories: `{result['out_dir']}/runs/`.",
+        + f"{result.get('machine', 'machine not recorded')}. Per-seed rows, run ids and settings: `{result['source']}`"
+        + (f"; run directories (config, episodes, trajectories): `{result['out_dir']}/runs/<run id>/`"
+           + ("" if result["source"].startswith(result["out_dir"]) else " on the machine that ran them")
+           if result.get("out_dir") else "") + ".",
         "",
         table(result),
     ]
