@@ -77,7 +77,8 @@ class ControlledPolicy(GenericFakeChatModel):
     With probability ``p`` it takes the advised action — among the column-0 ``Encouraged:``
     lines of the exemplars, the one with the highest advised Q that is valid now (ties: the
     later, more similar exemplar) — otherwise, or when no advice applies, a uniformly random
-    valid action. It separates what the memory contributes from what a model does: at
+    valid action; a free-text slot such as ``search[...]`` is filled with the task's first line.
+    It separates what the memory contributes from what a model does: at
     ``p = 1`` success is the memory's alone, at ``p = 0`` it is the random baseline.
     Deterministic for a given seed and sequence of prompts.
     """
@@ -108,6 +109,9 @@ class ControlledPolicy(GenericFakeChatModel):
             answer = f"{self._rng.choice(available)} -> 0.1 exploring"
         else:
             answer = "(none) -> 0.0 nothing to do"
+        if "[...]" in answer:  # a free-text slot (WebShop's search): the task's own words, the plainest query
+            task = re.search(r"^Task: (.+)$", new_input, re.M)
+            answer = answer.replace("[...]", f"[{task.group(1).strip() if task else 'anything'}]", 1)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=answer))])
 
 

@@ -140,3 +140,9 @@ def test_the_results_document_is_regenerated_from_the_outputs_alone(tmp_path):
     assert again == text  # regenerating changes nothing
     with pytest.raises(SystemExit, match="no experiment results"):
         write([str(tmp_path / "nothing")], tmp_path / "x.md")
+
+
+def test_a_free_text_slot_is_filled_with_the_task():
+    prompt = PROMPT.replace("Task: c\nAvailable Actions:\n- get 1 oak log\n- get 1 stick\n- craft 1 planks using 1 oak log\n",
+                            "Task: red shoes under 30 dollars\nAvailable Actions:\n- search[...]\n")
+    assert _answer(ControlledPolicy(p=0.0), prompt) == "search[red shoes under 30 dollars]"
