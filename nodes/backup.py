@@ -45,13 +45,16 @@ def episode_transitions(state: EpisodeState, scheme: MemoryKeys = VERBATIM) -> t
 
 def backup_memory(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
     ctx = runtime.context
-    transitions = episode_transitions(state, resources.keys(ctx))
+    scheme = resources.keys(ctx)
+    transitions = episode_transitions(state, scheme)
     if not transitions:
         return {"backup": {"records_written": 0, "new_records": 0, "note": "no executed actions"}}
+    # the state the episode stopped in, keyed like the transitions (n-step bootstraps it after a step-cap cut)
+    final = scheme.state_key(state["task"], state["observation"], state.get("context", ""))[1]
     episode = Episode(
         episode_id=state["episode_id"],
         transitions=transitions,
-        final_observation=state["observation"],
+        final_observation=final,
         terminal=bool(state.get("done")),
         run_id=ctx.run_id,
         model=model_id(resources.model(ctx), ctx.model),

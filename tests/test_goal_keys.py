@@ -168,3 +168,21 @@ def test_a_memory_of_the_other_key_scheme_is_refused_with_a_clear_error(tmp_path
         graph.invoke({"goal_id": "birch trapdoor"}, context=ctx)
     ctx.memory_keys = "verbatim"
     assert len(graph.invoke({"goal_id": "birch trapdoor"}, context=ctx)["steps"]) == 1
+
+
+def test_a_cut_episode_bootstraps_from_its_final_state_under_the_same_keys(tmp_path, textcraft, monkeypatch):
+    from rememberer.graph import AgentContext, graph
+    from rememberer.nodes.resources import open_memory
+
+    memory = open_memory(textcraft, tmp_path / "mem")
+    seen = []
+    original = memory.apply_episode
+    monkeypatch.setattr(memory, "apply_episode", lambda episode, config: seen.append(episode) or original(episode, config))
+    ctx = AgentContext(task_set="textcraft", task_set_instance=textcraft, memory_instance=memory, n_step=1, gamma=0.9,
+                       model_instance=scripted("get 1 birch logs -> 1.0 go", "craft 4 birch planks using 1 birch logs -> 1.0 go"),
+                       max_steps=2)
+    out = graph.invoke({"goal_id": "birch trapdoor"}, context=ctx)
+    assert out["truncated"] and len(seen) == 1
+    final = seen[0].final_observation
+    assert final == textcraft.goal_keys.state_key(out["task"], out["observation"], out["context"])[1]
+    assert final.startswith("Still needed for the goal:") and seen[0].transitions[0].observation.startswith("Still needed")
