@@ -39,10 +39,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from rememberer.graph import AgentContext, builder, checkpointer, recursion_limit
+from rememberer.graph import AgentContext, builder, recursion_limit, serializer
 from rememberer.graph.context import AgentKnobs, knob
 from rememberer.nodes import resources
 from rememberer.nodes.models import ModelUnavailableError, model_id, probe
@@ -165,10 +164,7 @@ class Run:
             self._checkpoints.execute("PRAGMA journal_mode=WAL")
             self._checkpoints.execute("PRAGMA synchronous=NORMAL")
             # The state's typed records are allowed explicitly (nothing else is unpacked; no pickle).
-            serde = JsonPlusSerializer(allowed_msgpack_modules=[
-                ("rememberer.graph.state", name) for name in ("Candidate", "Exemplar", "StepRecord")
-            ])
-            self.checkpointer = SqliteSaver(self._checkpoints, serde=serde)
+            self.checkpointer = SqliteSaver(self._checkpoints, serde=serializer())
             self.app = builder.compile(checkpointer=self.checkpointer)
             self.results: list[EpisodeResult] = []
             self._finished: dict[tuple[str, int, str], EpisodeResult] = {}
