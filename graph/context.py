@@ -188,8 +188,25 @@ def _checked_init(self: AgentContext, *args: Any, **kwargs: Any) -> None:
 AgentContext.__init__ = _checked_init  # type: ignore[method-assign]
 
 
+def agent_context(runtime: Any) -> AgentContext:
+    """The run's :class:`AgentContext` from a node's ``runtime``, or a clear error saying what to
+    pass (a raw graph invoked without ``context=``, or hosted in a parent graph whose own
+    context reaches it, would otherwise fail deep inside a node on ``None.run_id``)."""
+    ctx = getattr(runtime, "context", None)
+    if isinstance(ctx, AgentContext):
+        return ctx
+    if isinstance(ctx, dict):
+        return AgentContext(**ctx)
+    got = "no context" if ctx is None else f"a context of type {type(ctx).__name__}"
+    raise ValueError(
+        f"the rememberer graph needs an AgentContext and got {got}: pass "
+        "graph.invoke({'goal_id': ...}, context=AgentContext(task_set=..., model=...)), or use "
+        "rememberer.embedding.agent(context) / episode_runnable(context), which bind it once"
+    )
+
+
 def knob_fields() -> tuple[Field, ...]:
     return fields(AgentKnobs)
 
 
-__all__ = ["AgentContext", "AgentKnobs", "MISSING", "check_fields", "knob", "knob_fields", "literal_choices"]
+__all__ = ["AgentContext", "AgentKnobs", "MISSING", "agent_context", "check_fields", "knob", "knob_fields", "literal_choices"]

@@ -230,3 +230,30 @@ def test_derived_graphs_read_checkpoints_without_warnings(context, caplog):
         steps = derived.get_state(config).values["steps"]
     assert {type(s).__name__ for s in steps} == {"StepRecord"}
     assert not [r for r in caplog.records if "unregistered" in r.getMessage().lower()]
+
+
+@pytest.mark.parametrize("how", ["no context", "a parent's context"])
+def test_a_raw_graph_without_its_context_names_what_to_pass(how, memory_factory):
+    from rememberer.graph import graph
+
+    if how == "no context":
+        call = lambda: graph.invoke({"goal_id": "corridor-3"})  # noqa: E731
+        got = "got no context"
+    else:
+        @dataclass
+        class Team:
+            owner: str
+
+        class Plan(TypedDict, total=False):
+            goal_id: str
+
+        parent = StateGraph(Plan, context_schema=Team)
+        parent.add_node("agent", graph)  # the raw graph as a subgraph: the parent's context reaches it
+        parent.add_edge(START, "agent")
+        call = lambda: parent.compile().invoke({"goal_id": "corridor-3"}, context=Team(owner="ada"))  # noqa: E731
+        got = "got a context of type Team"
+    with pytest.raises(ValueError) as info:
+        call()
+    message = str(info.value)
+    assert got in message and "context=AgentContext(" in message and "rememberer.embedding.agent(context)" in message
+    assert "NoneType" not in message and "attribute" not in message
