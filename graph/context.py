@@ -37,13 +37,20 @@ def knob(default: Any, description: str, **meta: Any) -> Any:
     return field(default=default, metadata=meta)
 
 
+def knob_label(f: Field) -> str:
+    """How an error names a knob: the field and, where it has one, its CLI flag (``gamma (--gamma)``)."""
+    if f.metadata.get("cli", True) is False:
+        return f.name
+    return f"{f.name} ({f.metadata.get('flag') or '--' + f.name.replace('_', '-')})"
+
+
 def check_fields(obj: Any) -> None:
-    """Apply the declared bounds of ``obj``'s fields; one-line ValueError naming the knob."""
+    """Apply the declared bounds of ``obj``'s fields; one-line ValueError naming the knob and its flag."""
     for f in fields(obj):
         value = getattr(obj, f.name)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
-        name = f.name
+        name = knob_label(f)
         if isinstance(value, float) and math.isnan(value):
             raise ValueError(f"{name} must be a number, got NaN")
         if "ge" in f.metadata and value < f.metadata["ge"]:
@@ -127,7 +134,7 @@ class AgentKnobs:
         for f in fields(self):
             choices = literal_choices(f)
             if choices and getattr(self, f.name) not in choices:
-                raise ValueError(f"{f.name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, f.name)!r}")
+                raise ValueError(f"{knob_label(f)} must be one of {', '.join(map(repr, choices))}, got {getattr(self, f.name)!r}")
 
     def plain(self) -> dict[str, Any]:
         """The JSON-able knobs (for run directories and logs): no secrets, no injected objects."""
@@ -209,4 +216,4 @@ def knob_fields() -> tuple[Field, ...]:
     return fields(AgentKnobs)
 
 
-__all__ = ["AgentContext", "AgentKnobs", "MISSING", "agent_context", "check_fields", "knob", "knob_fields", "literal_choices"]
+__all__ = ["AgentContext", "AgentKnobs", "MISSING", "agent_context", "check_fields", "knob", "knob_fields", "knob_label", "literal_choices"]
