@@ -330,11 +330,46 @@ def _add_memory_commands(mem: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="memory-report.html")
 
 
+def _short_time(ts: float) -> str:
+    """``HH:MM`` for today, ``MM-DD`` before (a table column of 5 characters)."""
+    from datetime import datetime
+
+    when = datetime.fromtimestamp(ts)
+    return when.strftime("%H:%M") if when.date() == datetime.now().date() else when.strftime("%m-%d")
+
+
 WRITING = {"edit", "delete", "import", "prune", "dedup", "repair"}
 READ_ONLY = {"stats", "list", "show", "export"}
 
 
 def _memory_command(args: argparse.Namespace) -> int:
+    from rememberer.memory import MemoryStoreError
+
+    try:
+        return _memory_action(args)
+    except MemoryStoreError as exc:
+        if not exc.namespaces or args.namespace:
+            raise
+        raise MemoryStoreError(f"{exc}; open {_flags_for(exc.namespaces[0])}") from None
+
+
+def _flags_for(namespace: str) -> str:
+    """The memory command flags that open ``namespace`` (e.g. ``--task textcraft --keys verbatim``)."""
+    from rememberer.tasks import TASK_SETS, TaskError, load_task_set
+
+    task, _, scheme = namespace.partition(".")
+    if task not in TASK_SETS:
+        return f"it with --namespace {namespace}"
+    flags = f"it with --task {task}"
+    try:
+        if not scheme and load_task_set(task).goal_keys is not None:
+            flags += " --keys verbatim"
+    except TaskError:
+        pass
+    return flags
+
+
+def _memory_action(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime
 
@@ -370,7 +405,16 @@ def _memory_command(args: argparse.Namespace) -> int:
     console = Console()
 
     def emit(data) -> None:
-        console.print_json(json.dumps(data, default=str)) if args.json else console.print(data)
+        if args.json:
+            console.print_json(json.dumps(data, default=str))
+        elif isinstance(data, dict):  # an operation's report: one "key: value" line each, id lists shortened
+            for key, value in data.items():
+                if isinstance(value, (list, tuple)):
+                    shown = ", ".join(str(v)[:8] if key.endswith("ids") else str(v) for v in value[:6])
+                    value = f"{len(value)}" + (f" ({shown}{', …' if len(value) > 6 else ''})" if value else "")
+                console.print(f"{key.replace('_', ' ')}: {escape(str(value))}")
+        else:
+            console.print(data)
 
     def when(ts: float) -> str:
         return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
@@ -378,21 +422,23 @@ def _memory_command(args: argparse.Namespace) -> int:
     def table(records, extra=None) -> Table:
         from rich import box
 
+        # The text columns share what is left (ratio); ids, counts, Q, time and score keep their
+        # full width, so nothing numeric is cut or squeezed out at 80 columns.
         t = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption="* annotated (pinned) record" if any(r.pinned for r in records) else None)
         t.add_column("id", no_wrap=True)
-        t.add_column("task", min_width=14, overflow="fold")
-        t.add_column("observation", min_width=14, overflow="fold")
-        t.add_column("n", justify="right")
-        t.add_column("best action", min_width=10, overflow="fold")
-        t.add_column("Q", justify="right")
-        t.add_column("updated", no_wrap=True, min_width=11)
+        t.add_column("task", ratio=3, overflow="fold")
+        t.add_column("observation", ratio=3, overflow="fold", min_width=11)
+        t.add_column("n", justify="right", no_wrap=True)
+        t.add_column("best action", ratio=2, overflow="fold")
+        t.add_column("Q", justify="right", no_wrap=True, min_width=5)
+        t.add_column("updated", no_wrap=True, min_width=5)
         if extra:
-            t.add_column(extra[0], justify="right")
+            t.add_column(extra[0], justify="right", no_wrap=True, min_width=5)
         for i, r in enumerate(records):
             best = r.sorted_actions()[0] if r.actions else None
             row = [r.id[:8] + ("*" if r.pinned else ""), escape(r.task), escape((r.observation.splitlines() or [""])[0][:80]),
                    str(r.visits), escape(best.action) if best else "-", f"{best.q:.2f}" if best else "-",
-                   datetime.fromtimestamp(r.provenance.updated_at).strftime("%m-%d %H:%M")]
+                   _short_time(r.provenance.updated_at)]
             if extra:
                 row.append(extra[1][i])
             t.add_row(*row)
