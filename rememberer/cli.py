@@ -408,7 +408,11 @@ def _memory_action(args: argparse.Namespace) -> int:
         if args.json:
             console.print_json(json.dumps(data, default=str))
         elif isinstance(data, dict):  # an operation's report: one "key: value" line each, id lists shortened
+            if data.get("dry_run"):
+                console.print("dry run: nothing was changed; this is what would happen")
             for key, value in data.items():
+                if key == "dry_run":
+                    continue
                 if isinstance(value, (list, tuple)):
                     shown = ", ".join(str(v)[:8] if key.endswith("ids") else str(v) for v in value[:6])
                     value = f"{len(value)}" + (f" ({shown}{', …' if len(value) > 6 else ''})" if value else "")
