@@ -28,6 +28,8 @@ import os
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, Literal
 
+from rememberer.tasks import TASK_SETS
+
 
 def knob(default: Any, description: str, **meta: Any) -> Any:
     """A described settings field (``default_factory`` when ``default`` is a dict or list)."""
@@ -73,7 +75,7 @@ def apply_env(obj: Any) -> None:
 class AgentKnobs:
     """The plain knobs of one episode: everything the CLI, Studio and notebooks can set."""
 
-    task_set: str = knob("textcraft", "Task set name (textcraft, webshop, chain).", flag="--task")
+    task_set: str = knob("textcraft", f"Task set name ({', '.join(TASK_SETS)}; `rememberer tasks` describes them).", flag="--task")
     model: str = knob(
         "local",
         "Model spec: 'local' (embedded llama.cpp Gemma-3-270M), 'local:/path/model.gguf', "
