@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from langgraph.runtime import Runtime
 
-from rememberer.graph.context import AgentContext
+from rememberer.graph.context import AgentContext, agent_context
 from rememberer.graph.state import EpisodeState
 
 from . import resources
@@ -52,7 +52,7 @@ def _ranked(state: EpisodeState, ctx: AgentContext, model, prompt: str, valid: l
 
 
 def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
-    ctx = runtime.context
+    ctx = agent_context(runtime)
     model = resources.model(ctx)
     raw_outputs = list(state.get("raw_outputs", []))
     prompt = state["prompt"]
