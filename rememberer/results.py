@@ -64,6 +64,22 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _baselines(ax: Any, rows: list[dict[str, Any]], group_of: dict[str, str]) -> None:
+    """The no-memory baselines as dashed, labelled lines."""
+    for r in rows:
+        if group_of.get(r["condition"]) == "baseline" and r["condition"].startswith("no memory"):
+            ax.axhline(100 * r["success"]["mean"], linestyle="--", color="#777777", linewidth=1)
+            ax.annotate(r["condition"], (0.02, 100 * r["success"]["mean"] + 1), xycoords=("axes fraction", "data"), fontsize=8)
+
+
 def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str, str]]:
     import matplotlib
 
@@ -86,10 +102,8 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
         ax.set_xlabel("test success on unseen goals, % (mean, 95 % interval over seeds)")
         ax.set_xlim(0, 100)
         ax.grid(axis="x", alpha=0.3)
-        fig.tight_layout()
         name = f"{stem}-conditions.png"
-        fig.savefig(directory / name, dpi=110)
-        plt.close(fig)
+        _save(fig, directory / name)
         made.append((name, "Test success by condition (grey: no experience; orange: the paper's configuration; "
                            "dark blue: the design; light blue: ablations)"))
 
@@ -114,19 +128,14 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
                 ax.errorbar([x for x, _ in points], [100 * r["success"]["mean"] for _, r in points],
                             yerr=[100 * r["success"]["ci95"] if r["success"]["n"] > 1 else 0 for _, r in points], marker="o",
                             capsize=3, label=label, color=color)
-        for r in rows:
-            if group_of.get(r["condition"]) == "baseline" and r["condition"].startswith("no memory"):
-                ax.axhline(100 * r["success"]["mean"], linestyle="--", color="#777777", linewidth=1)
-                ax.annotate(r["condition"], (0.02, 100 * r["success"]["mean"] + 1), xycoords=("axes fraction", "data"), fontsize=8)
+        _baselines(ax, rows, group_of)
         ax.set_xlabel("p: probability of following the top advice")
         ax.set_ylabel("test success, %")
         ax.set_ylim(0, 100)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-        fig.tight_layout()
         name = f"{stem}-p-sweep.png"
-        fig.savefig(directory / name, dpi=110)
-        plt.close(fig)
+        _save(fig, directory / name)
         made.append((name, "Test success against p (the controlled policy), with the no-memory baselines dashed"))
 
     goals_of = {r["condition"]: r.get("train_goals") for r in result["rows"]}
@@ -142,10 +151,8 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
         ax.set_ylabel("test success on 100 unseen goals, %")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
-        fig.tight_layout()
         name = f"{stem}-training-goals.png"
-        fig.savefig(directory / name, dpi=110)
-        plt.close(fig)
+        _save(fig, directory / name)
         made.append((name, "Test success against the number of training goals"))
 
     epochs_of = {r["condition"]: r.get("epochs") for r in result["rows"]}
@@ -162,20 +169,15 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
             ax.errorbar([x for x, _ in trained], [100 * r["train_solved"]["mean"] for _, r in trained],
                         yerr=[100 * r["train_solved"]["ci95"] if r["train_solved"]["n"] > 1 else 0 for _, r in trained],
                         marker="s", capsize=3, color="#d98c3a", label="training goals solved so far")
-        for r in rows:
-            if group_of.get(r["condition"]) == "baseline" and r["condition"].startswith("no memory"):
-                ax.axhline(100 * r["success"]["mean"], linestyle="--", color="#777777", linewidth=1)
-                ax.annotate(r["condition"], (0.02, 100 * r["success"]["mean"] + 1), xycoords=("axes fraction", "data"), fontsize=8)
+        _baselines(ax, rows, group_of)
         ax.set_xticks(xs, [str(int(x)) for x in xs])
         ax.set_xlabel("training epochs before the test (0 = the initial pool only)")
         ax.set_ylabel("success, %")
         ax.set_ylim(0, 100)
         ax.legend(fontsize=8, loc="lower right")
         ax.grid(alpha=0.3)
-        fig.tight_layout()
         name = f"{stem}-epochs.png"
-        fig.savefig(directory / name, dpi=110)
-        plt.close(fig)
+        _save(fig, directory / name)
         made.append((name, "Learning curve: test success on unseen goals after each training epoch, and training goals "
                            "solved so far, with the no-memory baselines dashed"))
     return made
