@@ -13,6 +13,7 @@ curve) and the plots next to it (``<doc stem>/*.png``).
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,31 @@ def load(out_dir: str | Path) -> dict[str, Any]:
     return data
 
 
-def _row(row: dict[str, Any]) -> str:
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (95 % by default)."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _pooled(row: dict[str, Any], runs: list[dict[str, Any]], episodes: int) -> str:
+    """All test episodes of a condition pooled over seeds, with the Wilson interval: the spread
+    over goals, which the seed interval misses where the actor is deterministic."""
+    mine = [r for r in runs if r["condition"] == row["condition"]]
+    k, n = sum(round(r["test_success"] * episodes) for r in mine), episodes * len(mine)
+    low, high = wilson(k, n)
+    return f"{k}/{n} ({low:.0%}–{high:.0%})" if n else "–"
+
+
+def _row(row: dict[str, Any], pooled: str = "") -> str:
     s, r, t = row["success"], row["reward"], row["train_solved"]
     train = f"{t['mean']:.0%} ± {t['ci95']:.0%}" if t["n"] else "–"
     ci = f" ± {s['ci95']:.1%}" if s["n"] > 1 else ""
     reward_ci = f" ± {r['ci95']:.3f}" if r["n"] > 1 else ""
-    return f"| {row['condition']} | {s['n']} | {s['mean']:.1%}{ci} | {s['sd']:.1%} | {r['mean']:.3f}{reward_ci} | {train} |"
+    return f"| {row['condition']} | {s['n']} | {s['mean']:.1%}{ci} | {s['sd']:.1%} | {pooled} | {r['mean']:.3f}{reward_ci} | {train} |"
 
 
 def table(result: dict[str, Any]) -> str:
@@ -59,8 +79,10 @@ def table(result: dict[str, Any]) -> str:
     lines = []
     for group, rows in groups.items():
         lines += [f"**{GROUP_TITLES.get(group, group)}**", "",
-                  "| condition | seeds | test success (mean ± 95 % CI) | sd | test reward | training goals solved by the last epoch |",
-                  "|---|---|---|---|---|---|", *map(_row, rows), ""]
+                  "| condition | seeds | test success (mean ± 95 % CI over seeds) | sd | test episodes solved, pooled (Wilson 95 %) "
+                  "| test reward | training goals solved by the last epoch |",
+                  "|---|---|---|---|---|---|---|",
+                  *(_row(row, _pooled(row, result["rows"], result["test_goals"])) for row in rows), ""]
     return "\n".join(lines)
 
 

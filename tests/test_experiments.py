@@ -80,6 +80,14 @@ def test_specs_are_parsed_and_bad_ones_refused():
             controlled_policy(bad)
 
 
+def test_the_pooled_interval_is_wilsons():
+    from rememberer.results import wilson
+
+    low, high = wilson(8, 20)  # 40 % of 20 episodes
+    assert low == pytest.approx(0.2188, abs=1e-4) and high == pytest.approx(0.6134, abs=1e-4)
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
+
+
 def test_interval_is_the_t_interval_of_the_seed_means():
     stats = interval([0.1, 0.2, 0.3])
     assert stats["mean"] == pytest.approx(0.2) and stats["sd"] == pytest.approx(0.1)
@@ -141,6 +149,9 @@ def test_the_results_document_is_regenerated_from_the_outputs_alone(tmp_path):
     assert "python -m rememberer.experiments transfer --task chain" in text  # the command that made the numbers
     assert "**Baselines without experience**" in text and "**The paper's configuration**" in text
     assert "| paper: verbatim keys, MC γ=1, p=0.5 | 2 |" in text
+    runs = [r for r in saved["rows"] if r["condition"] == "no memory"]
+    solved = sum(round(r["test_success"] * 2) for r in runs)
+    assert f"| {solved}/4 (" in text.split("| no memory |")[1].split("\n")[0]  # 2 seeds × 2 goals pooled
     pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
     assert pngs == ["chain-controlled-1-conditions.png", "chain-controlled-1-epochs.png", "chain-controlled-1-p-sweep.png"]
     assert "**Test success after each training epoch" in text
