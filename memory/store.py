@@ -507,7 +507,7 @@ class ExperienceMemory:
         if len(victims) < overflow:
             raise MemoryStoreError(
                 f"memory {self.path}:{self.namespace} is full of pinned records "
-                f"(max_records={self.max_records}); open it with a larger max_records"
+                f"(max_records={self.max_records}); raise --max-records (max_records)"
             )
         for start in range(0, len(victims), 2000):
             self._collection.delete(ids=victims[start:start + 2000])
@@ -666,19 +666,36 @@ def _read_pool(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def parse_memory_url(url: str) -> tuple[str, int, bool]:
+    """``(host, port, ssl)`` of a Chroma server URL ``http(s)://HOST[:PORT]`` (a bare
+    ``HOST:PORT`` means http). ValueError naming what is wrong otherwise."""
+    from urllib.parse import urlparse
+
+    text = url.strip()
+    if not text or any(ch.isspace() for ch in text):
+        raise ValueError(f"memory URL {url!r} is not http://HOST:PORT")
+    parsed = urlparse(text if "://" in text else f"http://{text}")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ValueError(f"memory URL {url!r} has a bad port") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/") \
+            or parsed.query or parsed.fragment:
+        raise ValueError(f"memory URL {url!r} is not http://HOST:PORT")
+    ssl = parsed.scheme == "https"
+    return parsed.hostname, port or (443 if ssl else 8000), ssl
+
+
 def _http_client(url: str, settings: Any) -> Any:
     """A Chroma HttpClient for ``http://host:port`` (a ``chroma run`` server)."""
     import chromadb
-    from urllib.parse import urlparse
 
-    parsed = urlparse(url if "://" in url else f"http://{url}")
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise MemoryStoreError(f"memory URL {url!r} is not http://HOST:PORT")
     try:
-        client = chromadb.HttpClient(
-            host=parsed.hostname, port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-            ssl=parsed.scheme == "https", settings=settings,
-        )
+        host, port, ssl = parse_memory_url(url)
+    except ValueError as exc:
+        raise MemoryStoreError(str(exc)) from None
+    try:
+        client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
         client.heartbeat()
     except Exception as exc:
         raise MemoryStoreError(f"cannot reach the memory server at {url}: {type(exc).__name__}: {exc}") from None

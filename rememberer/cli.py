@@ -151,7 +151,7 @@ def _run_protocol(args: argparse.Namespace) -> int:
     with console.status("loading model, memory and task set…"):
         run = Run(settings, task_set=tasks, resume=bool(resume))
     console.print(
-        f"run [bold]{run.run_id}[/] · task {tasks.name} · model {settings.model} · memory {run.memory.path} "
+        f"run [bold]{run.run_id}[/] · task {tasks.name} · model {settings.model} · memory {run.memory.path or run.memory.url} "
         f"({len(run.memory)} records) · step cap {run.step_cap}"
     )
     with Progress(*progress_columns(), console=console) as progress:
@@ -174,14 +174,15 @@ def _run_protocol(args: argparse.Namespace) -> int:
                 if result.epoch == 0 and result.success and settings.drop_solved and settings.epochs > 1:
                     progress.update(bar, total=progress.tasks[bar].total - (settings.epochs - 1))
 
-            run.train(train_goals, settings.epochs, on_train)
+            run.train(train_goals, settings.epochs, on_train, concurrency=settings.concurrency)
         if test_goals:
             _, update = tracker("eval" if settings.use_memory else "baseline", len(test_goals))
-            run.evaluate(test_goals, update, phase="eval" if settings.use_memory else "baseline")
+            run.evaluate(test_goals, update, phase="eval" if settings.use_memory else "baseline",
+                         concurrency=settings.concurrency)
             if getattr(args, "baseline", False):
                 _, update = tracker("baseline", len(test_goals))
                 run.context.use_memory = False
-                run.evaluate(test_goals, update, phase="baseline")
+                run.evaluate(test_goals, update, phase="baseline", concurrency=settings.concurrency)
                 run.context.use_memory = True
     summary = run.summary(time.perf_counter() - started)
     _print_summary(summary)

@@ -66,6 +66,8 @@ class RunSettings(AgentKnobs):
     drop_solved: bool = knob(True, "Replay only unsolved goals after the first epoch (the paper's protocol).",
                              flag="--keep-solved", switch_help="replay solved goals in later epochs")
     save_prompts: bool = knob(False, "Keep full prompts in trajectories.jsonl.")
+    concurrency: int = knob(1, "Episodes of an epoch played at once in this process (threads; each commits on its own). "
+                            "Worth it with a remote model; the embedded model answers one call at a time.", ge=1, le=256)
     task_options: dict[str, Any] = knob({}, "Options of the task set loader (WebShop: data_dir, pool).", cli=False)
 
     def __post_init__(self) -> None:
@@ -233,6 +235,7 @@ class Run:
             "model_id": model_id(self.context.model_instance, self.settings.model),
             "memory": {
                 "path": str(self.memory.path) if self.memory.path else None,
+                "url": getattr(self.memory, "url", None),
                 "namespace": self.memory.namespace,
                 "embedding_model": self.memory.embedder.model_id,
                 "records_at_start": len(self.memory),
@@ -379,7 +382,7 @@ class Run:
             "run_dir": str(self.directory),
             "task_set": self.tasks.name,
             "model_id": model_id(self.context.model_instance, self.settings.model),
-            "memory_dir": str(self.memory.path) if self.memory.path else None,
+            "memory_dir": str(self.memory.path) if self.memory.path else getattr(self.memory, "url", None),
             "memory": self.memory.stats(),
             "phases": {p: block([r for r in self.results if r.phase == p]) for p in phases},
             "train_epochs": {},
