@@ -83,6 +83,17 @@ class IncompatibleMemoryError(MemoryStoreError):
     """The store was written with another embedding model or a newer schema."""
 
 
+@dataclass
+class _ReadCache:
+    """What :meth:`ExperienceMemory.retrieve` may reuse while the write generation holds."""
+
+    generation: Any
+    records: dict[str, ExperienceRecord | None] = field(default_factory=dict)
+    neighbours: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    same_task: dict[str, list[str]] = field(default_factory=dict)
+    absent: set[str] = field(default_factory=set)
+
+
 @dataclass(frozen=True)
 class ScoredRecord:
     record: ExperienceRecord
@@ -216,6 +227,8 @@ class ExperienceMemory:
         """Records a read skipped because they cannot be decoded: id → error (see :meth:`repair`)."""
         self._thread_lock = threading.RLock()
         self._embedding_cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._local_generation = 0
+        self._read_cache: _ReadCache | None = None
         self._client = client if client is not None else self._open_client()
         self._collection = self._open_collection()
 
@@ -322,10 +335,7 @@ class ExperienceMemory:
         import socket
         import uuid
 
-        if not hasattr(self, "_locks"):
-            self._locks = self._client.get_or_create_collection(
-                "rememberer-locks", metadata={"hnsw:space": "l2"}, embedding_function=None
-            )
+        self._generation_locks()
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
         lock_id = f"write:{self.collection_name}"
         delay = 0.005
@@ -348,7 +358,15 @@ class ExperienceMemory:
             self._locks.delete(ids=[lock_id], where={"owner": token})
 
     def _after_write(self, records: int | None = None) -> None:
-        """Record the committed state in the manifest (persistent stores; under the write lock)."""
+        """After every committed write, under the write lock: a new write generation (what
+        tells readers in any process that their cached records are stale) and, for a directory,
+        the committed state in the manifest (which holds the generation there)."""
+        self._local_generation += 1
+        self._read_cache = None
+        if self.url is not None:
+            self._generation_locks().upsert(ids=[self._generation_id], embeddings=[[0.0]],
+                                            metadatas=[{"generation": f"{os.getpid()}:{time.time_ns()}:{self._local_generation}"}])
+            return
         if self.path is None:
             return
         manifest.write_manifest(
@@ -361,6 +379,44 @@ class ExperienceMemory:
                 "embedding_model": self.embedder.model_id,
             },
         )
+
+    def _generation_locks(self) -> Any:
+        """The server's ``rememberer-locks`` collection: write locks and write generations."""
+        if not hasattr(self, "_locks"):
+            self._locks = self._client.get_or_create_collection(
+                "rememberer-locks", metadata={"hnsw:space": "l2"}, embedding_function=None
+            )
+        return self._locks
+
+    @property
+    def _generation_id(self) -> str:
+        return f"generation:{self.collection_name}"
+
+    def _generation(self) -> Any:
+        """The committed write generation as every process sees it: the manifest's counter (a
+        directory), the server's generation record (a server), or this object's (in memory)."""
+        if self.url is not None:
+            found = self._generation_locks().get(ids=[self._generation_id], include=["metadatas"])["metadatas"]
+            return found[0].get("generation") if found else None
+        if self.path is not None:
+            data = manifest.read_manifest(self.path) or {"collections": {}}
+            entry = data["collections"].get(self.collection_name) or {}
+            return entry.get("generation", 0), entry.get("updated_at")
+        return self._local_generation
+
+    def _cache(self) -> "_ReadCache":
+        """Decoded records and same-task candidate lists, valid while the write generation is
+        unchanged. The generation is read *before* any record, and every write commits its
+        records before it moves the generation, so a cache can only be older than the store
+        for as long as the generation has not moved yet; then it is dropped whole."""
+        generation = self._generation()
+        cache = self._read_cache
+        if cache is None or cache.generation != generation or len(cache.records) > self.read_cache_records:
+            cache = self._read_cache = _ReadCache(generation)
+        return cache
+
+    read_cache_records = 50_000
+    """Decoded records kept for retrieval before the cache starts afresh."""
 
     # ------------------------------------------------------------------ embeddings
     def embed_task(self, task: str) -> list[float]:
@@ -435,34 +491,52 @@ class ExperienceMemory:
 
         Candidates are the ANN neighbours of the task embedding plus every record of the same
         task (so a task with many stored states cannot crowd the exact state out of the ANN
-        window); they are scored with the task set's combined similarity and sorted by
-        (score, action visits), as the original ranks exemplars.
+        window) plus the exact stored state; they are scored with the task set's combined
+        similarity and sorted by (score, action visits), as the original ranks exemplars.
+
+        Cost: one ANN query for ids and distances only; records come decoded from a cache that
+        is valid for the store's write generation (:meth:`_cache`), so only records not seen
+        since the last write anywhere are fetched, and the same-task id list is fetched once per
+        task and generation. No ``count()``: an empty store answers the query with no ids.
         """
-        total = len(self)
-        if total == 0 or k <= 0:
+        if k <= 0:
             return []
-        vector = self.embed_task(task)
-        hits = self._collection.query(
-            query_embeddings=[vector],
-            n_results=min(self.candidate_pool, total),
-            include=["metadatas", "distances"],
-        )
-        candidates: dict[str, tuple[float, dict[str, Any]]] = {}
-        for rid, meta, dist in zip(hits["ids"][0], hits["metadatas"][0], hits["distances"][0]):
-            candidates[rid] = (cosine_from_distance(dist), meta)
-        same_task = self._collection.get(where={"task": task}, include=["metadatas"], limit=self.same_task_limit)
-        for rid, meta in zip(same_task["ids"], same_task["metadatas"]):
-            candidates[rid] = (1.0, meta)
-        # The exact stored state is always a candidate, however many states the task has.
+        cache = self._cache()
+        neighbours = cache.neighbours.get(task)
+        if neighbours is None:  # the ANN window depends on the task alone: once per task and generation
+            hits = self._collection.query(query_embeddings=[self.embed_task(task)], n_results=self.candidate_pool,
+                                          include=["distances"])
+            neighbours = cache.neighbours[task] = list(zip(hits["ids"][0], hits["distances"][0])) if hits["ids"] else []
+        if not neighbours:
+            return []
+        candidates: dict[str, float] = {}
+        for rid, dist in neighbours:
+            candidates[rid] = cosine_from_distance(dist)
+        same_task = cache.same_task.get(task)
+        if same_task is None:
+            same_task = self._collection.get(where={"task": task}, include=[], limit=self.same_task_limit)["ids"]
+            cache.same_task[task] = same_task
+        for rid in same_task:
+            candidates[rid] = 1.0
+        # The exact stored state is always a candidate, however many states the task has. A
+        # same-task list shorter than the page holds every state of the task: then a state not
+        # in it is not stored, and needs no lookup.
         exact_id = record_id(task, observation)
-        if exact_id not in candidates:
-            exact = self._collection.get(ids=[exact_id], include=["metadatas"])
-            for rid, meta in zip(exact["ids"], exact["metadatas"]):
-                candidates[rid] = (1.0, meta)
+        wanted = [rid for rid in candidates if rid not in cache.records and rid not in cache.absent]
+        if (exact_id not in candidates and len(same_task) >= self.same_task_limit
+                and exact_id not in cache.records and exact_id not in cache.absent):
+            wanted.append(exact_id)
+        if wanted:
+            found = self._collection.get(ids=wanted, include=["metadatas"])
+            for rid, meta in zip(found["ids"], found["metadatas"]):
+                cache.records[rid] = self._decode_or_skip(rid, meta)
+            cache.absent.update(rid for rid in wanted if rid not in cache.records)
+        if exact_id not in candidates and exact_id in cache.records:
+            candidates[exact_id] = 1.0
         scored = []
-        for rid, (task_sim, meta) in candidates.items():
-            record = self._decode_or_skip(rid, meta)
-            if record is None:
+        for rid, task_sim in candidates.items():
+            record = cache.records.get(rid)
+            if record is None:  # undecodable (listed in `skipped`), or deleted since the query
                 continue
             obs_sim = float(self.observation_similarity(observation, record.observation))
             task_sim = max(0.0, min(1.0, task_sim))
