@@ -129,7 +129,6 @@ def episode_status(wins: int, played: int, result) -> str:
 
 def _run_protocol(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import Progress
 
     from rememberer.runner import Run
     from rememberer.tasks import load_task_set
@@ -149,7 +148,23 @@ def _run_protocol(args: argparse.Namespace) -> int:
     train_goals = _pick(tasks.goals(settings.train_split), settings.train_goals, settings.train_split) if do_train else []
     test_goals = _pick(tasks.goals(settings.test_split), settings.test_goals, settings.test_split) if do_eval else []
     with console.status("loading model, memory and task set…"):
-        run = Run(settings, task_set=tasks, resume=bool(resume))
+        if settings.ray:
+            from rememberer.distributed import RayRun
+
+            run = RayRun(settings, task_set=tasks, resume=bool(resume))
+        else:
+            run = Run(settings, task_set=tasks, resume=bool(resume))
+    try:
+        return _play_protocol(args, run, settings, tasks, train_goals, test_goals, console, started)
+    finally:
+        if hasattr(run, "close"):
+            run.close()
+
+
+def _play_protocol(args, run, settings, tasks, train_goals, test_goals, console, started) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
     console.print(
         f"run [bold]{run.run_id}[/] · task {tasks.name} · model {settings.model} · memory {run.memory.path or run.memory.url} "
         f"({len(run.memory)} records) · step cap {run.step_cap}"

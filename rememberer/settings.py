@@ -22,7 +22,7 @@ GROUPS = {
     "memory and learning": ("memory_dir", "memory_url", "max_records", "namespace", "memory_keys", "prune_actions", "gamma", "update_mode", "learning_rate", "n_step", "random_advice",
                             "advice", "discourage", "aggregate_q", "exemplar_choice"),
     "output": ("runs_dir", "run_name", "save_prompts"),
-    "scaling out": ("concurrency",),
+    "scaling out": ("concurrency", "ray", "workers"),
 }
 """Where a flag is listed in ``--help``; fields not named here go to 'protocol'."""
 
