@@ -76,6 +76,10 @@ from .similarity import ObservationSimilarity, combine, cosine_from_distance, ex
 
 POOL_FORMAT = "rememberer-pool/1"
 
+SAME_TASK_DISTANCE = 1e-3
+"""Cosine distance within which a record's task embedding counts as the query task's own
+(identical texts give 0 up to float32 rounding, about 1e-7)."""
+
 
 
 
@@ -90,7 +94,8 @@ class _ReadCache:
     generation: Any
     records: dict[str, ExperienceRecord | None] = field(default_factory=dict)
     neighbours: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
-    same_task: dict[str, list[str]] = field(default_factory=dict)
+    same_task: dict[str, tuple[list[str], bool]] = field(default_factory=dict)
+    """task → (ids of its records, whether that is every one of them)."""
     absent: set[str] = field(default_factory=set)
 
 
@@ -494,10 +499,13 @@ class ExperienceMemory:
         window) plus the exact stored state; they are scored with the task set's combined
         similarity and sorted by (score, action visits), as the original ranks exemplars.
 
-        Cost: one ANN query for ids and distances only; records come decoded from a cache that
-        is valid for the store's write generation (:meth:`_cache`), so only records not seen
-        since the last write anywhere are fetched, and the same-task id list is fetched once per
-        task and generation. No ``count()``: an empty store answers the query with no ids.
+        Cost: one ANN query for ids and distances only, once per task and write generation;
+        records come decoded from a cache valid for that generation (:meth:`_cache`), so only
+        records not seen since the last write anywhere are fetched. The same-task records are
+        the window's own when the window reaches past the task (its farthest neighbour is not
+        at distance 0, so every record with the task's embedding is nearer, up to the ANN
+        index's recall); only a task that fills the window is looked up in the metadata (once
+        per generation). No ``count()``: an empty store answers the query with no ids.
         """
         if k <= 0:
             return []
@@ -512,25 +520,30 @@ class ExperienceMemory:
         candidates: dict[str, float] = {}
         for rid, dist in neighbours:
             candidates[rid] = cosine_from_distance(dist)
-        same_task = cache.same_task.get(task)
-        if same_task is None:
-            same_task = self._collection.get(where={"task": task}, include=[], limit=self.same_task_limit)["ids"]
-            cache.same_task[task] = same_task
+        self._fetch(cache, [rid for rid in candidates if rid not in cache.records and rid not in cache.absent])
+        entry = cache.same_task.get(task)
+        if entry is None:
+            if len(neighbours) < self.candidate_pool or neighbours[-1][1] > SAME_TASK_DISTANCE:
+                # The window reaches past every record of the task (one task text, one embedding:
+                # distance 0), so they are all in it already: no query over the metadata.
+                ids = [rid for rid, _ in neighbours if (r := cache.records.get(rid)) is not None and r.task == task]
+                entry = (ids, False)
+            else:  # the task fills the window: its other states come from the metadata
+                ids = self._collection.get(where={"task": task}, include=[], limit=self.same_task_limit)["ids"]
+                entry = (ids, len(ids) < self.same_task_limit)
+            cache.same_task[task] = entry
+        same_task, every_state = entry
         for rid in same_task:
             candidates[rid] = 1.0
         # The exact stored state is always a candidate, however many states the task has. A
-        # same-task list shorter than the page holds every state of the task: then a state not
-        # in it is not stored, and needs no lookup.
+        # same-task page shorter than its limit holds every state of the task: then a state not
+        # in it is not stored, and needs no lookup; otherwise it is looked up by id.
         exact_id = record_id(task, observation)
         wanted = [rid for rid in candidates if rid not in cache.records and rid not in cache.absent]
-        if (exact_id not in candidates and len(same_task) >= self.same_task_limit
+        if (exact_id not in candidates and not every_state
                 and exact_id not in cache.records and exact_id not in cache.absent):
             wanted.append(exact_id)
-        if wanted:
-            found = self._collection.get(ids=wanted, include=["metadatas"])
-            for rid, meta in zip(found["ids"], found["metadatas"]):
-                cache.records[rid] = self._decode_or_skip(rid, meta)
-            cache.absent.update(rid for rid in wanted if rid not in cache.records)
+        self._fetch(cache, wanted)
         if exact_id not in candidates and exact_id in cache.records:
             candidates[exact_id] = 1.0
         scored = []
@@ -544,6 +557,15 @@ class ExperienceMemory:
             scored.append(ScoredRecord(record, score, task_sim, obs_sim))
         scored.sort(key=lambda s: (-s.score, -s.record.action_visits))
         return scored[:k]
+
+    def _fetch(self, cache: "_ReadCache", ids: list[str]) -> None:
+        """Decode the records ``ids`` into the cache (ids not stored are remembered as absent)."""
+        if not ids:
+            return
+        found = self._collection.get(ids=ids, include=["metadatas"])
+        for rid, meta in zip(found["ids"], found["metadatas"]):
+            cache.records[rid] = self._decode_or_skip(rid, meta)
+        cache.absent.update(rid for rid in ids if rid not in cache.records)
 
     def best_match(self, task: str, observation: str) -> ExperienceRecord | None:
         """The most similar record (used for the similarity-based n-step bootstrap)."""
