@@ -19,6 +19,7 @@ from typing import Literal
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from rememberer.graph.context import AgentContext
 from rememberer.graph.state import Candidate, EpisodeInput, EpisodeState, Exemplar, StepRecord
@@ -72,7 +73,32 @@ def checkpointer() -> InMemorySaver:
     return InMemorySaver(serde=serializer())
 
 
-builder = StateGraph(EpisodeState, context_schema=AgentContext, input_schema=EpisodeInput)
+class EpisodeGraph(CompiledStateGraph):
+    """The compiled episode graph. Its copies keep the checkpoint allowlist: LangGraph's
+    ``copy`` (behind ``with_config``, and the per-run copy with its own checkpointer that
+    ``langgraph dev`` makes) rebuilds the graph without it, so under strict msgpack
+    (``LANGGRAPH_STRICT_MSGPACK=true``, as in ``langgraph.json``) a copy would read the state's
+    records back as plain dicts ("Blocked deserialization of …StepRecord")."""
+
+    def copy(self, update: dict | None = None) -> "EpisodeGraph":
+        clone = super().copy(update)
+        clone._serde_allowlist = self._serde_allowlist
+        return clone
+
+
+class EpisodeGraphBuilder(StateGraph):
+    """``StateGraph`` whose ``compile`` returns an :class:`EpisodeGraph` whose allowlist (under
+    strict msgpack) names :data:`CHECKPOINT_TYPES` explicitly, besides what LangGraph collects."""
+
+    def compile(self, *args, **kwargs) -> EpisodeGraph:
+        compiled = super().compile(*args, **kwargs)
+        graph = EpisodeGraph(**{k: v for k, v in compiled.__dict__.items() if k != "__orig_class__"})
+        allowlist = compiled._serde_allowlist
+        graph._serde_allowlist = None if allowlist is None else allowlist | {(t.__module__, t.__name__) for t in CHECKPOINT_TYPES}
+        return graph
+
+
+builder = EpisodeGraphBuilder(EpisodeState, context_schema=AgentContext, input_schema=EpisodeInput)
 builder.add_node("reset", reset_episode)
 builder.add_node("retrieve", retrieve_experience)
 builder.add_node("advise", build_prompt)

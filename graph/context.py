@@ -29,6 +29,8 @@ import os
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, Literal
 
+from rememberer.tasks import TASK_SETS
+
 
 def knob(default: Any, description: str, **meta: Any) -> Any:
     """A described settings field (``default_factory`` when ``default`` is a dict or list)."""
@@ -38,15 +40,22 @@ def knob(default: Any, description: str, **meta: Any) -> Any:
     return field(default=default, metadata=meta)
 
 
+def knob_label(f: Field) -> str:
+    """How an error names a knob: the field and, where it has one, its CLI flag (``gamma (--gamma)``)."""
+    if f.metadata.get("cli", True) is False:
+        return f.name
+    return f"{f.name} ({f.metadata.get('flag') or '--' + f.name.replace('_', '-')})"
+
+
 def check_fields(obj: Any) -> None:
-    """Apply the declared bounds and checks of ``obj``'s fields; one-line ValueError naming the knob."""
+    """Apply the declared bounds and checks of ``obj``'s fields; one-line ValueError naming the knob and its flag."""
     for f in fields(obj):
         value = getattr(obj, f.name)
         if value is not None and "check" in f.metadata:
-            f.metadata["check"](f.name, value)
+            f.metadata["check"](knob_label(f), value)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
-        name = f.name
+        name = knob_label(f)
         if isinstance(value, float) and math.isnan(value):
             raise ValueError(f"{name} must be a number, got NaN")
         if "ge" in f.metadata and value < f.metadata["ge"]:
@@ -79,7 +88,7 @@ def check_memory_url(name: str, value: Any) -> None:
 class AgentKnobs:
     """The plain knobs of one episode: everything the CLI, Studio and notebooks can set."""
 
-    task_set: str = knob("textcraft", "Task set name (textcraft, webshop, chain).", flag="--task")
+    task_set: str = knob("textcraft", f"Task set name ({', '.join(TASK_SETS)}; `rememberer tasks` describes them).", flag="--task")
     model: str = knob(
         "local",
         "Model spec: 'local' (embedded llama.cpp Gemma-3-270M), 'local:/path/model.gguf', "
@@ -145,7 +154,7 @@ class AgentKnobs:
         for f in fields(self):
             choices = literal_choices(f)
             if choices and getattr(self, f.name) not in choices:
-                raise ValueError(f"{f.name} must be one of {', '.join(map(repr, choices))}, got {getattr(self, f.name)!r}")
+                raise ValueError(f"{knob_label(f)} must be one of {', '.join(map(repr, choices))}, got {getattr(self, f.name)!r}")
 
     def plain(self) -> dict[str, Any]:
         """The JSON-able knobs (for run directories and logs): no secrets, no injected objects."""
@@ -206,8 +215,25 @@ def _checked_init(self: AgentContext, *args: Any, **kwargs: Any) -> None:
 AgentContext.__init__ = _checked_init  # type: ignore[method-assign]
 
 
+def agent_context(runtime: Any) -> AgentContext:
+    """The run's :class:`AgentContext` from a node's ``runtime``, or a clear error saying what to
+    pass (a raw graph invoked without ``context=``, or hosted in a parent graph whose own
+    context reaches it, would otherwise fail deep inside a node on ``None.run_id``)."""
+    ctx = getattr(runtime, "context", None)
+    if isinstance(ctx, AgentContext):
+        return ctx
+    if isinstance(ctx, dict):
+        return AgentContext(**ctx)
+    got = "no context" if ctx is None else f"a context of type {type(ctx).__name__}"
+    raise ValueError(
+        f"the rememberer graph needs an AgentContext and got {got}: pass "
+        "graph.invoke({'goal_id': ...}, context=AgentContext(task_set=..., model=...)), or use "
+        "rememberer.embedding.agent(context) / episode_runnable(context), which bind it once"
+    )
+
+
 def knob_fields() -> tuple[Field, ...]:
     return fields(AgentKnobs)
 
 
-__all__ = ["AgentContext", "AgentKnobs", "MISSING", "check_fields", "knob", "knob_fields", "literal_choices"]
+__all__ = ["AgentContext", "AgentKnobs", "MISSING", "agent_context", "check_fields", "knob", "knob_fields", "knob_label", "literal_choices"]

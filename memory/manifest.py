@@ -35,6 +35,9 @@ SQLITE_NAME = "chroma.sqlite3"
 class MemoryStoreError(RuntimeError):
     """The memory directory cannot be opened or used (corrupt, incompatible, unwritable)."""
 
+    namespaces: tuple[str, ...] = ()
+    """For a namespace that is not there: the namespaces that are (so a caller can say which to open)."""
+
 
 class CorruptMemoryError(MemoryStoreError):
     """The memory directory lost records the manifest says it had, or cannot be read."""

@@ -46,7 +46,9 @@ class MemoryReader:
         if row is None:
             names = sorted(n.removeprefix("rememberer-") for (n,) in self._db.execute("SELECT name FROM collections"))
             self._db.close()
-            raise MemoryStoreError(f"no memory for {namespace!r} at {self.path} (namespaces there: {', '.join(names) or 'none'})")
+            error = MemoryStoreError(f"no memory for {namespace!r} at {self.path} (namespaces there: {', '.join(names) or 'none'})")
+            error.namespaces = tuple(names)
+            raise error
         meta = dict(self._db.execute(
             "SELECT key, COALESCE(str_value, CAST(int_value AS TEXT), CAST(float_value AS TEXT)) "
             "FROM collection_metadata WHERE collection_id = ?", (self._collection_id,)).fetchall())

@@ -65,7 +65,9 @@ def open_memory(memory_dir: str | Path, namespace: str, *, create: bool = False,
         meta = client.get_collection(wanted).metadata or {}
     elif not create:
         present = sorted(n.removeprefix("rememberer-") for n in names) or ["none"]
-        raise MemoryStoreError(f"no memory for {namespace!r} at {memory_dir} (namespaces there: {', '.join(present)})")
+        error = MemoryStoreError(f"no memory for {namespace!r} at {memory_dir} (namespaces there: {', '.join(present)})")
+        error.namespaces = tuple(n for n in present if n != "none")
+        raise error
     embedder = _embedder_for(meta.get("embedding_model"), meta.get("embedding_dim"))
     return ExperienceMemory(path, namespace=namespace, embedder=embedder, client=client,
                             observation_similarity=observation_similarity, task_weight=task_weight)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from rememberer.graph.context import AgentContext
+from rememberer.graph.context import AgentContext, agent_context
 from rememberer.graph.state import EpisodeState
 
 from . import resources
@@ -12,7 +12,7 @@ from .prompting import render_input_block, render_prompt
 
 
 def build_prompt(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
-    ctx = runtime.context
+    ctx = agent_context(runtime)
     block = render_input_block(
         task=state["task"],
         observation=state["observation"],

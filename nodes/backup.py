@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langgraph.runtime import Runtime
 
-from rememberer.graph.context import AgentContext
+from rememberer.graph.context import AgentContext, agent_context
 from rememberer.graph.state import EpisodeState
 from rememberer.memory import Episode, RLEMConfig, Transition
 from rememberer.memory.records import MAX_LIST_ITEMS
@@ -44,7 +44,7 @@ def episode_transitions(state: EpisodeState, scheme: MemoryKeys = VERBATIM) -> t
 
 
 def backup_memory(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
-    ctx = runtime.context
+    ctx = agent_context(runtime)
     scheme = resources.keys(ctx)
     transitions = episode_transitions(state, scheme)
     if not transitions:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from langgraph._internal._runnable import RunnableCallable
 from langgraph.runtime import Runtime
 
-from rememberer.graph.context import AgentContext
+from rememberer.graph.context import AgentContext, agent_context
 from rememberer.graph.state import EpisodeState
 
 from . import resources
@@ -102,7 +102,7 @@ def _answered(state: EpisodeState, model, prompt: str, raw_outputs: list[str], o
 
 
 def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
-    ctx = runtime.context
+    ctx = agent_context(runtime)
     model, prompt, valid, raw_outputs, rank, kwargs = _prepare(state, ctx)
     if rank:
         try:
@@ -123,7 +123,7 @@ async def acall_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> di
     """The same node on an event loop (``ainvoke``, ``abatch``, ``astream``): the model is awaited
     (``model.ainvoke``: a remote endpoint waits without holding a thread), so concurrent episodes
     are not capped by the loop's executor, which runs the short synchronous nodes."""
-    ctx = runtime.context
+    ctx = agent_context(runtime)
     model, prompt, valid, raw_outputs, rank, kwargs = _prepare(state, ctx)
     if rank:
         try:

@@ -6,14 +6,14 @@ import uuid
 
 from langgraph.runtime import Runtime
 
-from rememberer.graph.context import AgentContext
+from rememberer.graph.context import AgentContext, agent_context
 from rememberer.graph.state import EpisodeState
 
 from . import resources
 
 
 def reset_episode(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
-    ctx = runtime.context
+    ctx = agent_context(runtime)
     goal_id = state.get("goal_id")
     if not goal_id:
         raise ValueError("an episode needs a goal_id, e.g. graph.invoke({'goal_id': ...})")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from langgraph.runtime import Runtime
 
-from rememberer.graph.context import AgentContext
+from rememberer.graph.context import AgentContext, agent_context
 from rememberer.graph.state import Candidate, EpisodeState, Exemplar
 from rememberer.memory.records import ExperienceRecord
 
@@ -93,7 +93,7 @@ def replay_advice(record: ExperienceRecord) -> list[Candidate]:
 
 
 def retrieve_experience(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
-    ctx = runtime.context
+    ctx = agent_context(runtime)
     if not ctx.use_memory or ctx.top_m == 0:
         return {"exemplars": []}
     memory = resources.memory(ctx)

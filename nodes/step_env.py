@@ -12,14 +12,14 @@ import time
 
 from langgraph.runtime import Runtime
 
-from rememberer.graph.context import AgentContext
+from rememberer.graph.context import AgentContext, agent_context
 from rememberer.graph.state import EpisodeState, StepRecord
 
 from . import resources
 
 
 def step_environment(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
-    ctx = runtime.context
+    ctx = agent_context(runtime)
     chosen = state.get("chosen")
     raw_outputs = state.get("raw_outputs", [])
     step = state.get("step_count", 0)

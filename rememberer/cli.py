@@ -25,9 +25,6 @@ def _add_common(p: argparse.ArgumentParser, command: str, defaults: dict[str, An
     from rememberer.settings import add_settings_arguments
 
     add_settings_arguments(p, RunSettings, command, defaults)
-    g = p.add_argument_group("task set options")
-    g.add_argument("--webshop-data", default=None, help="WebShop data directory (default: ../shared/data/webshop or $REMEMBERER_WEBSHOP_DATA)")
-    g.add_argument("--pool", default=None, help="initial experience pool of the task set (WebShop: E0, E1, E2)")
     p.add_argument("--resume", metavar="RUN", default=None,
                    help="continue the interrupted run RUN in --runs-dir with its saved settings (finished episodes are kept, never replayed)")
 
@@ -54,19 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write a self-contained HTML report of a run directory")
     rep.add_argument("run_dir")
     rep.add_argument("--out", default=None, help="output file (default: RUN_DIR/report.html)")
-    tasks = sub.add_parser("tasks", help="list task sets and their splits")
+    tasks = sub.add_parser("tasks", help="list task sets, their splits and their options (--task-option KEY=VALUE)")
     tasks.add_argument("--webshop-data", default=None)
     return parser
 
 
-def _task_options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if getattr(args, "task", None) == "webshop":
-        if args.webshop_data:
-            options["data_dir"] = args.webshop_data
-        if getattr(args, "pool", None):
-            options["pool"] = args.pool
-    return options
+def _options_field():
+    from dataclasses import fields
+
+    from rememberer.runner import RunSettings
+
+    return next(f for f in fields(RunSettings) if f.name == "task_options")
+
+
+def _memory_task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--task-option`` / ``--webshop-data`` of a memory command, typed and checked like a run's."""
+    from rememberer.settings import mapping_from_args
+    from rememberer.tasks.options import check_task_options
+
+    return check_task_options(args.task, mapping_from_args(_options_field(), args, args.task) or {})
 
 
 def _settings(args: argparse.Namespace):
@@ -74,9 +77,9 @@ def _settings(args: argparse.Namespace):
     from rememberer.runner import RunSettings
     from rememberer.settings import settings_from_args
 
-    settings = settings_from_args(RunSettings, args, args.command, task_options=_task_options(args))
+    settings = settings_from_args(RunSettings, args, args.command)
     if settings.epochs < 1 and args.command != "eval":
-        raise ValueError("--epochs must be at least 1")
+        raise ValueError(f"epochs (--epochs) must be ≥ 1 for {args.command}, got {settings.epochs}")
     return settings
 
 
@@ -98,29 +101,89 @@ def _apply_defaults(args: argparse.Namespace, settings, tasks) -> None:
         settings.max_steps = min(QUICK["max_steps"], tasks.max_steps)
 
 
-def _pick(goals: tuple[str, ...], n: int, split: str) -> list[str]:
+def _pick(goals: tuple[str, ...], n: int, split: str, name: str) -> list[str]:
+    flag = "--" + name.replace("_", "-")
     if n < 0:
-        raise ValueError("goal counts must be ≥ 0")
+        raise ValueError(f"{name} ({flag}) must be ≥ 0, got {n}")
     if n > len(goals):
-        raise ValueError(f"split {split!r} has only {len(goals)} goals (asked for {n})")
+        raise ValueError(f"{name} ({flag}): split {split!r} has only {len(goals)} goals (asked for {n})")
     return list(goals[:n])
+
+
+def eta_seconds(*, total: float | None, completed: float, finished_steps: int, running_steps: int, step_cap: int,
+                elapsed: float | None) -> float | None:
+    """Seconds left in a phase, counted in steps, the running episodes' steps included: time per
+    step so far × the steps still expected (episodes left × the mean steps of the finished ones,
+    or the step cap before one has finished, less the steps the running ones already took).
+    None ("estimating") before the first step."""
+    done = finished_steps + running_steps
+    if not done or not elapsed or total is None:
+        return None
+    mean = finished_steps / completed if completed else step_cap
+    remaining = max((total - completed) * mean - running_steps, 0.0)
+    return remaining * elapsed / done
+
+
+def _eta_column():
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class StepEtaColumn(ProgressColumn):
+        """"ETA h:mm:ss" from steps (see :func:`eta_seconds`), "ETA estimating" before the first step."""
+
+        def render(self, task) -> Text:
+            if task.finished:
+                return Text("ETA 0:00:00", style="progress.remaining")
+            f = task.fields
+            seconds = eta_seconds(total=task.total, completed=task.completed, finished_steps=f.get("finished_steps", 0),
+                                  running_steps=sum(f.get("running", {}).values()), step_cap=f.get("step_cap", 1),
+                                  elapsed=task.elapsed)
+            if seconds is None:
+                return Text("ETA estimating", style="progress.remaining")
+            minutes, secs = divmod(int(round(seconds)), 60)
+            hours, minutes = divmod(minutes, 60)
+            return Text(f"ETA {hours}:{minutes:02d}:{secs:02d}", style="progress.remaining")
+
+    return StepEtaColumn()
 
 
 def progress_columns() -> tuple:
     """Phase, bar, done/total, elapsed, ETA, then the running score, which is the column that
     gives way (ellipsis) on narrow terminals: the counts and times stay readable at 80 columns."""
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
     from rich.table import Column
 
     return (
         TextColumn("{task.description}", table_column=Column(width=8, no_wrap=True, overflow="ellipsis")),
-        BarColumn(bar_width=14),
+        BarColumn(bar_width=12),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("ETA", style="progress.remaining"),
-        TimeRemainingColumn(),
+        _eta_column(),
         TextColumn("{task.fields[status]}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=28)),
     )
+
+
+class PhaseProgress:
+    """One progress bar of a phase, fed by the runner: ``step`` while an episode runs,
+    ``episode`` when it has finished (the bar, the running score and the step-based ETA)."""
+
+    def __init__(self, progress, label: str, total: int, step_cap: int):
+        self.progress = progress
+        self.bar = progress.add_task(label, total=total, status="", finished_steps=0, running={}, step_cap=step_cap)
+        self.wins = self.played = self.finished_steps = 0
+        self.running: dict[str, int] = {}
+
+    def step(self, episode_id: str, steps: int) -> None:
+        self.running[episode_id] = steps
+        self.progress.update(self.bar, running=dict(self.running))
+
+    def episode(self, result) -> None:
+        self.running.pop(result.episode_id, None)
+        self.wins += result.success
+        self.played += 1
+        self.finished_steps += result.steps
+        self.progress.update(self.bar, advance=1, finished_steps=self.finished_steps, running=dict(self.running),
+                             status=episode_status(self.wins, self.played, result))
 
 
 def episode_status(wins: int, played: int, result) -> str:
@@ -145,8 +208,8 @@ def _run_protocol(args: argparse.Namespace) -> int:
         _apply_defaults(args, settings, tasks)
     do_train = args.command in ("run", "train")
     do_eval = args.command in ("run", "eval")
-    train_goals = _pick(tasks.goals(settings.train_split), settings.train_goals, settings.train_split) if do_train else []
-    test_goals = _pick(tasks.goals(settings.test_split), settings.test_goals, settings.test_split) if do_eval else []
+    train_goals = _pick(tasks.goals(settings.train_split), settings.train_goals, settings.train_split, "train_goals") if do_train else []
+    test_goals = _pick(tasks.goals(settings.test_split), settings.test_goals, settings.test_split, "test_goals") if do_eval else []
     with console.status("loading model, memory and task set…"):
         if settings.ray:
             from rememberer.distributed import RayRun
@@ -170,35 +233,28 @@ def _play_protocol(args, run, settings, tasks, train_goals, test_goals, console,
         f"({len(run.memory)} records) · step cap {run.step_cap}"
     )
     with Progress(*progress_columns(), console=console) as progress:
-        def tracker(label: str, total: int):
-            bar = progress.add_task(label, total=total, status="")
-            wins = [0, 0]
-
-            def update(result) -> None:
-                wins[0] += result.success
-                wins[1] += 1
-                progress.update(bar, advance=1, status=episode_status(wins[0], wins[1], result))
-
-            return bar, update
-
         if train_goals:
-            bar, update = tracker("train", len(train_goals) * settings.epochs)
+            phase = PhaseProgress(progress, "train", len(train_goals) * settings.epochs, run.step_cap)
+            run.on_step = phase.step
 
             def on_train(result) -> None:
-                update(result)
+                phase.episode(result)
                 if result.epoch == 0 and result.success and settings.drop_solved and settings.epochs > 1:
-                    progress.update(bar, total=progress.tasks[bar].total - (settings.epochs - 1))
+                    progress.update(phase.bar, total=progress.tasks[phase.bar].total - (settings.epochs - 1))
 
             run.train(train_goals, settings.epochs, on_train, concurrency=settings.concurrency)
         if test_goals:
-            _, update = tracker("eval" if settings.use_memory else "baseline", len(test_goals))
-            run.evaluate(test_goals, update, phase="eval" if settings.use_memory else "baseline",
+            phase = PhaseProgress(progress, "eval" if settings.use_memory else "baseline", len(test_goals), run.step_cap)
+            run.on_step = phase.step
+            run.evaluate(test_goals, phase.episode, phase="eval" if settings.use_memory else "baseline",
                          concurrency=settings.concurrency)
             if getattr(args, "baseline", False):
-                _, update = tracker("baseline", len(test_goals))
+                phase = PhaseProgress(progress, "baseline", len(test_goals), run.step_cap)
+                run.on_step = phase.step
                 run.context.use_memory = False
-                run.evaluate(test_goals, update, phase="baseline", concurrency=settings.concurrency)
+                run.evaluate(test_goals, phase.episode, phase="baseline", concurrency=settings.concurrency)
                 run.context.use_memory = True
+        run.on_step = None
     summary = run.summary(time.perf_counter() - started)
     _print_summary(summary)
     from rememberer.report import run_report
@@ -243,7 +299,9 @@ def _add_memory_commands(mem: argparse.ArgumentParser) -> None:
                         help="which memory of the task set: goal-relative keys (default) or verbatim (the paper's)")
     common.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"),
                         help="Chroma directory of the experience memory [env $REMEMBERER_MEMORY_DIR]")
-    common.add_argument("--webshop-data", default=None, help="WebShop data directory")
+    from rememberer.settings import add_mapping_arguments
+
+    add_mapping_arguments(common, _options_field())
     common.add_argument("--json", action="store_true", help="machine-readable output")
     ops = mem.add_subparsers(dest="action", required=True, metavar="ACTION")
     ops.add_parser("stats", parents=[common], help="counts, Q distribution, sources and runs")
@@ -288,11 +346,46 @@ def _add_memory_commands(mem: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="memory-report.html")
 
 
+def _short_time(ts: float) -> str:
+    """``HH:MM`` for today, ``MM-DD`` before (a table column of 5 characters)."""
+    from datetime import datetime
+
+    when = datetime.fromtimestamp(ts)
+    return when.strftime("%H:%M") if when.date() == datetime.now().date() else when.strftime("%m-%d")
+
+
 WRITING = {"edit", "delete", "import", "prune", "dedup", "repair"}
 READ_ONLY = {"stats", "list", "show", "export"}
 
 
 def _memory_command(args: argparse.Namespace) -> int:
+    from rememberer.memory import MemoryStoreError
+
+    try:
+        return _memory_action(args)
+    except MemoryStoreError as exc:
+        if not exc.namespaces or args.namespace:
+            raise
+        raise MemoryStoreError(f"{exc}; open {_flags_for(exc.namespaces[0])}") from None
+
+
+def _flags_for(namespace: str) -> str:
+    """The memory command flags that open ``namespace`` (e.g. ``--task textcraft --keys verbatim``)."""
+    from rememberer.tasks import TASK_SETS, TaskError, load_task_set
+
+    task, _, scheme = namespace.partition(".")
+    if task not in TASK_SETS:
+        return f"it with --namespace {namespace}"
+    flags = f"it with --task {task}"
+    try:
+        if not scheme and load_task_set(task).goal_keys is not None:
+            flags += " --keys verbatim"
+    except TaskError:
+        pass
+    return flags
+
+
+def _memory_action(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime
 
@@ -303,7 +396,7 @@ def _memory_command(args: argparse.Namespace) -> int:
     from rememberer.memory import tools
     from rememberer.tasks import load_task_set
 
-    tasks = load_task_set(args.task, **_task_options(args))
+    tasks = load_task_set(args.task, **_memory_task_options(args))
     namespace = args.namespace or tasks.memory_namespace(args.memory_keys)
     similarity = tasks.similarity(args.memory_keys)
     if args.action == "repair":
@@ -328,7 +421,20 @@ def _memory_command(args: argparse.Namespace) -> int:
     console = Console()
 
     def emit(data) -> None:
-        console.print_json(json.dumps(data, default=str)) if args.json else console.print(data)
+        if args.json:
+            console.print_json(json.dumps(data, default=str))
+        elif isinstance(data, dict):  # an operation's report: one "key: value" line each, id lists shortened
+            if data.get("dry_run"):
+                console.print("dry run: nothing was changed; this is what would happen")
+            for key, value in data.items():
+                if key == "dry_run":
+                    continue
+                if isinstance(value, (list, tuple)):
+                    shown = ", ".join(str(v)[:8] if key.endswith("ids") else str(v) for v in value[:6])
+                    value = f"{len(value)}" + (f" ({shown}{', …' if len(value) > 6 else ''})" if value else "")
+                console.print(f"{key.replace('_', ' ')}: {escape(str(value))}")
+        else:
+            console.print(data)
 
     def when(ts: float) -> str:
         return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
@@ -336,21 +442,23 @@ def _memory_command(args: argparse.Namespace) -> int:
     def table(records, extra=None) -> Table:
         from rich import box
 
+        # The text columns share what is left (ratio); ids, counts, Q, time and score keep their
+        # full width, so nothing numeric is cut or squeezed out at 80 columns.
         t = Table(box=box.SIMPLE_HEAD, pad_edge=False, caption="* annotated (pinned) record" if any(r.pinned for r in records) else None)
         t.add_column("id", no_wrap=True)
-        t.add_column("task", min_width=14, overflow="fold")
-        t.add_column("observation", min_width=14, overflow="fold")
-        t.add_column("n", justify="right")
-        t.add_column("best action", min_width=10, overflow="fold")
-        t.add_column("Q", justify="right")
-        t.add_column("updated", no_wrap=True, min_width=11)
+        t.add_column("task", ratio=3, overflow="fold")
+        t.add_column("observation", ratio=3, overflow="fold", min_width=11)
+        t.add_column("n", justify="right", no_wrap=True)
+        t.add_column("best action", ratio=2, overflow="fold")
+        t.add_column("Q", justify="right", no_wrap=True, min_width=5)
+        t.add_column("updated", no_wrap=True, min_width=5)
         if extra:
-            t.add_column(extra[0], justify="right")
+            t.add_column(extra[0], justify="right", no_wrap=True, min_width=5)
         for i, r in enumerate(records):
             best = r.sorted_actions()[0] if r.actions else None
             row = [r.id[:8] + ("*" if r.pinned else ""), escape(r.task), escape((r.observation.splitlines() or [""])[0][:80]),
                    str(r.visits), escape(best.action) if best else "-", f"{best.q:.2f}" if best else "-",
-                   datetime.fromtimestamp(r.provenance.updated_at).strftime("%m-%d %H:%M")]
+                   _short_time(r.provenance.updated_at)]
             if extra:
                 row.append(extra[1][i])
             t.add_row(*row)
@@ -425,16 +533,37 @@ def _memory_command(args: argparse.Namespace) -> int:
 
 
 def _tasks_command(args: argparse.Namespace) -> int:
+    """Each task set: what it is, its splits and step cap (or why it is unavailable), and the
+    options ``--task-option KEY=VALUE`` accepts (read from its loader's signature)."""
+    import textwrap
+
     from rememberer.tasks import TASK_SETS, TaskError, load_task_set
+    from rememberer.tasks.options import task_options
 
     for name in TASK_SETS:
         try:
             tasks = load_task_set(name, **({"data_dir": args.webshop_data} if name == "webshop" and args.webshop_data else {}))
         except TaskError as exc:
-            print(f"{name}: unavailable ({exc})")
+            print(f"{name}: unavailable here")
+            print(textwrap.fill(str(exc), 100, initial_indent="  ", subsequent_indent="    "))
+        else:
+            splits = ", ".join(f"{k} ({len(v)})" for k, v in tasks.splits.items())
+            print(f"{name}: {tasks.description}")
+            print(textwrap.fill(f"splits: {splits}; step cap {tasks.max_steps}", 100, initial_indent="  ", subsequent_indent="    "))
+        try:
+            options = task_options(name)
+        except ImportError as exc:  # an optional extra is missing
+            print(f"  options: unknown ({exc})")
             continue
-        splits = ", ".join(f"{k} ({len(v)})" for k, v in tasks.splits.items())
-        print(f"{name}: {tasks.description}\n  splits: {splits}; step cap {tasks.max_steps}")
+        if not options:
+            print("  options: none")
+            continue
+        print("  options (--task-option KEY=VALUE):")
+        for option in options.values():
+            default = "" if option.default is None else f", default {option.default}"
+            head = f"{option.name} ({option.kind.__name__}{default})"
+            print(textwrap.fill(f"{head}: {option.description}" if option.description else head, 100,
+                                initial_indent="    ", subsequent_indent="      "))
     return 0
 
 

@@ -22,7 +22,8 @@ The grid (:func:`conditions`), all on the same seeds, goals and step cap:
   trained on ``--pool-goals`` goals of ``train_pool`` instead of the paper's 10;
 * ablations of the design: without discouraged actions, without Q values (plain experience
   replay), random instead of similar exemplars;
-* with ``--all``: the design's p sweep over ``--ps`` and its test success against the number of
+* with ``--all``: the design's p sweep over ``--ps``, its test success after 0, 1 and 2 training
+  epochs (the learning curve; the design row is epoch 3) and against the number of
   ``train_pool`` training goals (5 to 100).
 
 Writes ``transfer.json`` (per-seed numbers, run ids, settings) and ``transfer.md`` (mean and
@@ -68,6 +69,8 @@ class Condition:
     """Training goals for this condition (None: ``--train-goals``)."""
     train_split: str | None = None
     """Split the training goals come from (None: ``--train-split``)."""
+    epochs: int | None = None
+    """Training epochs for this condition (None: ``--epochs``)."""
     group: str = "main"
 
 
@@ -114,6 +117,12 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
     for p in ps:  # the p sweep of the design (its top p is the design row above)
         if p != top:
             out.append(Condition(f"goal-relative keys, MC γ=1, p={p:g}", p=p, knobs=best, group="p-sweep"))
+    # test success after each training epoch, as separate runs that stop training after k epochs
+    # (same goals and seeds; the design row is the last epoch); 0 epochs = the initial pool alone
+    out.append(Condition("goal-relative keys, initial pool only (0 epochs)", p=top, train=False, knobs=best, group="epochs"))
+    for k in EPOCH_CURVE:
+        out.append(Condition(f"goal-relative keys, MC γ=1, after {k} training epoch{'s' if k > 1 else ''}", p=top,
+                             knobs=best, epochs=k, group="epochs"))
     for n in CURVE_GOALS:  # test success against the number of training goals
         out.append(Condition(f"goal-relative keys, MC γ=1, {n} train_pool goals", p=top, knobs=best, train_goals=n,
                              train_split="train_pool", group="curve"))
@@ -121,26 +130,29 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
 
 
 CURVE_GOALS = (5, 10, 25, 50, 100)
-EXTRA_GROUPS = ("p-sweep", "curve")
+EPOCH_CURVE = (1, 2)
+"""Epochs of the per-epoch learning curve (the design row itself is the last epoch)."""
+EXTRA_GROUPS = ("p-sweep", "curve", "epochs")
 """Left out of the default grid (``--all`` or ``--only`` includes them)."""
 
 
-def _row(condition: Condition, seed: int, run_id: str, train_goals: int, summary: dict[str, Any], wall: float) -> dict[str, Any]:
+def _row(condition: Condition, seed: int, run_id: str, train_goals: int, summary: dict[str, Any], wall: float,
+         epochs: int | None = None) -> dict[str, Any]:
     evals = summary["phases"].get("eval", {})
-    epochs = summary.get("train_epochs") or {}
-    last = max(epochs, key=int) if epochs else None
+    per_epoch = summary.get("train_epochs") or {}
+    last = max(per_epoch, key=int) if per_epoch else None
     return {
         "condition": condition.name, "group": condition.group, "seed": seed, "run_id": run_id, "p": condition.p,
-        "train_goals": train_goals if condition.train else 0,
+        "train_goals": train_goals if condition.train else 0, "epochs": epochs if condition.train else 0,
         "settings": {**condition.knobs, **{f"eval.{k}": v for k, v in condition.eval_knobs.items()}},
         "test_success": evals.get("success_rate", 0.0), "test_reward": evals.get("mean_reward", 0.0),
-        "train_solved_so_far": epochs[last]["solved_so_far"] if last is not None else None,
+        "train_solved_so_far": per_epoch[last]["solved_so_far"] if last is not None else None,
         "memory_records": summary["memory"]["records"], "wall_seconds": round(wall, 1),
     }
 
 
 def finished_row(condition: Condition, seed: int, args: argparse.Namespace, root: Path, name: str,
-                 train_goals: int) -> dict[str, Any] | None:
+                 train_goals: int, epochs: int | None = None) -> dict[str, Any] | None:
     """The row of a run that already finished in ``root`` (its summary covers every test goal)."""
     path = root / "runs" / name / "summary.json"
     try:
@@ -149,7 +161,7 @@ def finished_row(condition: Condition, seed: int, args: argparse.Namespace, root
         return None
     if summary.get("phases", {}).get("eval", {}).get("episodes") != args.test_goals:
         return None
-    return _row(condition, seed, summary["run_id"], train_goals, summary, summary.get("wall_seconds", 0.0))
+    return _row(condition, seed, summary["run_id"], train_goals, summary, summary.get("wall_seconds", 0.0), epochs)
 
 
 def run_condition(condition: Condition, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -162,7 +174,8 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     name = f"{slug[:80]}-seed{seed}"
     train_goals = condition.train_goals or args.train_goals
     train_split = condition.train_split or args.train_split
-    done = finished_row(condition, seed, args, root, name, train_goals)
+    epochs = condition.epochs if condition.epochs is not None else args.epochs
+    done = finished_row(condition, seed, args, root, name, train_goals, epochs)
     if done is not None:  # a grid re-run into the same --out reuses what already finished
         return done
     for stale in (root / "runs" / name, root / "memory" / name):  # an interrupted run of this grid starts over
@@ -173,19 +186,19 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     settings = RunSettings(
         task_set=args.task, model=model, memory_dir=str(root / "memory" / name),
         runs_dir=str(root / "runs"), run_name=name, max_steps=args.max_steps, seed=seed, use_memory=condition.use_memory,
-        train_goals=train_goals, test_goals=args.test_goals, epochs=args.epochs, **condition.knobs,
+        train_goals=train_goals, test_goals=args.test_goals, epochs=epochs, **condition.knobs,
     )
     policy = controlled_policy(settings.model) if model.startswith("scripted:") else None  # else the run loads it
     run = Run(settings, model=policy, task_set=tasks)
     started = time.perf_counter()
     if condition.train:
-        run.train(list(tasks.goals(train_split)[:train_goals]), args.epochs)
+        run.train(list(tasks.goals(train_split)[:train_goals]), epochs)
     for key, value in condition.eval_knobs.items():
         setattr(run.context, key, value)
     run.context.use_memory = condition.use_memory
     run.evaluate(list(tasks.goals(args.test_split)[: args.test_goals]))
     summary = run.summary(time.perf_counter() - started)
-    return _row(condition, seed, run.run_id, train_goals, summary, time.perf_counter() - started)
+    return _row(condition, seed, run.run_id, train_goals, summary, time.perf_counter() - started, epochs)
 
 
 def _code_version() -> str:

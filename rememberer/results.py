@@ -24,6 +24,7 @@ GROUP_TITLES = {
     "ablation": "Ablations of the design",
     "p-sweep": "p sweep of the design",
     "curve": "Training goals (train_pool) against test success",
+    "epochs": "Test success after each training epoch (the design; epoch 3 is the design row)",
     "main": "Conditions",
 }
 
@@ -74,7 +75,7 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
     rows = result["table"]
     group_of = {r["condition"]: r.get("group", "main") for r in result["rows"]}
 
-    main = [r for r in rows if group_of.get(r["condition"]) not in ("p-sweep", "curve")]
+    main = [r for r in rows if group_of.get(r["condition"]) not in ("p-sweep", "curve", "epochs")]
     if main:
         fig, ax = plt.subplots(figsize=(10, 0.42 * len(main) + 1.2))
         names = [r["condition"] for r in main][::-1]
@@ -146,6 +147,37 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
         fig.savefig(directory / name, dpi=110)
         plt.close(fig)
         made.append((name, "Test success against the number of training goals"))
+
+    epochs_of = {r["condition"]: r.get("epochs") for r in result["rows"]}
+    by_epoch = series(lambda r: epochs_of.get(r["condition"])
+                      if group_of.get(r["condition"]) == "epochs" or r["condition"] == "goal-relative keys, MC γ=1" else None)
+    if len(by_epoch) > 1:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        xs = [x for x, _ in by_epoch]
+        ax.errorbar(xs, [100 * r["success"]["mean"] for _, r in by_epoch],
+                    yerr=[100 * r["success"]["ci95"] if r["success"]["n"] > 1 else 0 for _, r in by_epoch], marker="o",
+                    capsize=3, color="#2f6fb0", label="unseen test goals (memory frozen)")
+        trained = [(x, r) for x, r in by_epoch if r["train_solved"]["n"]]
+        if trained:
+            ax.errorbar([x for x, _ in trained], [100 * r["train_solved"]["mean"] for _, r in trained],
+                        yerr=[100 * r["train_solved"]["ci95"] if r["train_solved"]["n"] > 1 else 0 for _, r in trained],
+                        marker="s", capsize=3, color="#d98c3a", label="training goals solved so far")
+        for r in rows:
+            if group_of.get(r["condition"]) == "baseline" and r["condition"].startswith("no memory"):
+                ax.axhline(100 * r["success"]["mean"], linestyle="--", color="#777777", linewidth=1)
+                ax.annotate(r["condition"], (0.02, 100 * r["success"]["mean"] + 1), xycoords=("axes fraction", "data"), fontsize=8)
+        ax.set_xticks(xs, [str(int(x)) for x in xs])
+        ax.set_xlabel("training epochs before the test (0 = the initial pool only)")
+        ax.set_ylabel("success, %")
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=8, loc="lower right")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        name = f"{stem}-epochs.png"
+        fig.savefig(directory / name, dpi=110)
+        plt.close(fig)
+        made.append((name, "Learning curve: test success on unseen goals after each training epoch, and training goals "
+                           "solved so far, with the no-memory baselines dashed"))
     return made
 
 

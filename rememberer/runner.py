@@ -39,14 +39,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from rememberer.graph import AgentContext, builder, checkpointer, recursion_limit
+from rememberer.graph import AgentContext, builder, recursion_limit, serializer
 from rememberer.graph.context import AgentKnobs, knob
 from rememberer.nodes import resources
 from rememberer.nodes.models import ModelUnavailableError, model_id, probe
 from rememberer.tasks import TaskError, TaskSet, load_task_set
+from rememberer.tasks.options import check_task_options
 from rememberer.tasks.sessions import EnvironmentSessions
 
 
@@ -72,10 +72,16 @@ class RunSettings(AgentKnobs):
                            "of a running cluster (HOST:6379 or ray://HOST:10001). Needs --memory-url (the workers share "
                            "that memory server) and the [ray] extra.")
     workers: int = knob(4, "Ray episode workers with --ray (each plays one episode at a time).", ge=1, le=1024)
-    task_options: dict[str, Any] = knob({}, "Options of the task set loader (WebShop: data_dir, pool).", cli=False)
+    task_options: dict[str, Any] = knob(
+        {}, "An option of the task set's loader as KEY=VALUE, repeatable; `rememberer tasks` lists each task set's options.",
+        flag="--task-option",
+        shortcuts={"--pool": ("pool", "initial experience pool (WebShop: E0, E1, E2)"),
+                   "--webshop-data": ("data_dir", "WebShop data directory (default: $REMEMBERER_WEBSHOP_DATA, else ../shared/data/webshop)")},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.task_options = check_task_options(self.task_set, self.task_options)  # typed; unknown keys refused
         check_run_location(self.runs_dir, self.run_name, must_be_new=False)  # a resume names an existing run
         if self.ray is not None:
             import importlib.util
@@ -180,12 +186,11 @@ class Run:
             self._checkpoints.execute("PRAGMA journal_mode=WAL")
             self._checkpoints.execute("PRAGMA synchronous=NORMAL")
             # The state's typed records are allowed explicitly (nothing else is unpacked; no pickle).
-            serde = JsonPlusSerializer(allowed_msgpack_modules=[
-                ("rememberer.graph.state", name) for name in ("Candidate", "Exemplar", "StepRecord")
-            ])
-            self.checkpointer = SqliteSaver(self._checkpoints, serde=serde)
+            self.checkpointer = SqliteSaver(self._checkpoints, serde=serializer())
             self.app = builder.compile(checkpointer=self.checkpointer)
             self.results: list[EpisodeResult] = []
+            self.on_step: Callable[[str, int], None] | None = None
+            """Called with (episode id, steps taken so far) while an episode runs (progress, ETA)."""
             self._finished: dict[tuple[str, int, str], EpisodeResult] = {}
             self._commit_lock = threading.Lock()
             if resume:
@@ -284,11 +289,9 @@ class Run:
             saved = self.app.get_state(config)
         try:
             if not saved.values:
-                state = self.app.invoke(
-                    {"goal_id": goal_id, "episode_id": episode_id}, context=self.context, config=config, durability="sync"
-                )
+                state = self._drive({"goal_id": goal_id, "episode_id": episode_id}, config, episode_id)
             elif saved.next:  # interrupted mid-episode: continue from the last checkpoint
-                state = self.app.invoke(None, context=self.context, config=config, durability="sync")
+                state = self._drive(None, config, episode_id)
             else:  # finished, but its line was not written
                 state = saved.values
         except ModelUnavailableError:
@@ -310,6 +313,17 @@ class Run:
             self.results.append(result)
             self._finished[(result.phase, result.epoch, result.goal_id)] = result
             self.checkpointer.delete_thread(result.episode_id)
+
+    def _drive(self, graph_input: dict[str, Any] | None, config: dict[str, Any], episode_id: str) -> dict[str, Any]:
+        """Run (or continue) one episode to its end; report each executed step to ``on_step``."""
+        state: dict[str, Any] = {}
+        reported = None
+        for state in self.app.stream(graph_input, context=self.context, config=config, durability="sync", stream_mode="values"):
+            steps = int(state.get("step_count", 0) or 0)
+            if self.on_step is not None and steps != reported:
+                reported = steps
+                self.on_step(episode_id, steps)
+        return state
 
     def _play_all(self, goals: list[str], *, phase: str, epoch: int, training: bool, concurrency: int,
                   on_episode: Callable[[EpisodeResult], None] | None) -> list[EpisodeResult]:

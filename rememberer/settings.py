@@ -4,7 +4,10 @@ Every field of :class:`rememberer.runner.RunSettings` (which extends
 :class:`rememberer.graph.context.AgentKnobs`) becomes a flag, with its description as help,
 its ``Literal`` values as choices and its bounds checked when the settings object is built.
 Booleans that default to True become ``--no-…``-style switches (``flag`` in the metadata
-names them). Nothing here lists the knobs by hand.
+names them). A ``dict`` field (``task_options``) becomes a repeatable ``--flag KEY=VALUE``, and
+its ``shortcuts`` metadata (``{"--pool": ("pool", help)}``) become flags that set one key; the
+values are typed and checked against the chosen task set when the settings object is built.
+Nothing here lists the knobs by hand.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ GROUPS = {
                             "advice", "discourage", "aggregate_q", "exemplar_choice"),
     "output": ("runs_dir", "run_name", "save_prompts"),
     "scaling out": ("concurrency", "ray", "workers"),
+    "task set options": ("task_options",),
 }
 """Where a flag is listed in ``--help``; fields not named here go to 'protocol'."""
 
@@ -66,6 +70,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser, settings_cls: type, 
         if f.metadata.get("env"):
             help_text += f" [env ${f.metadata['env']}]"
         kind = hints[f.name]
+        if typing.get_origin(kind) is dict:
+            add_mapping_arguments(group, f)
+            continue
         if kind is bool:
             action = "store_false" if f.default else "store_true"
             switch = f.metadata.get("switch_help", help_text)
@@ -80,11 +87,57 @@ def add_settings_arguments(parser: argparse.ArgumentParser, settings_cls: type, 
         )
 
 
+def add_mapping_arguments(parser: Any, f: Field) -> None:
+    """``--flag KEY=VALUE`` (repeatable) for a dict field, and its one-key shortcut flags."""
+    parser.add_argument(flag_name(f), dest=f.name, action="append", default=argparse.SUPPRESS, metavar="KEY=VALUE",
+                        help=f.metadata["description"].replace("%", "%%"))
+    for shortcut, (key, help_text) in f.metadata.get("shortcuts", {}).items():
+        parser.add_argument(shortcut, dest=f"{f.name}:{key}", default=argparse.SUPPRESS, metavar=key.upper(),
+                            help=f"{help_text}; same as {flag_name(f)} {key}=…".replace("%", "%%"))
+
+
+def mapping_from_args(f: Field, args: argparse.Namespace, task_set: str) -> dict[str, str] | None:
+    """The dict a ``--flag KEY=VALUE`` field was given (None: nothing given). A shortcut flag
+    that the chosen task set has no option for is an error, not ignored."""
+    from rememberer.tasks.options import task_options
+
+    items = getattr(args, f.name, None)
+    shortcuts = {flag: key for flag, (key, _) in f.metadata.get("shortcuts", {}).items() if hasattr(args, f"{f.name}:{key}")}
+    if items is None and not shortcuts:
+        return None
+    out: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag_name(f)} expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    if shortcuts:
+        known = task_options(task_set)
+    for flag, key in shortcuts.items():
+        if key not in known:
+            have = f"its options: {', '.join(known)}" if known else "it takes no options"
+            raise ValueError(f"{flag} does not apply to --task {task_set} ({have})")
+        value = getattr(args, f"{f.name}:{key}")
+        if key in out and out[key] != value:
+            raise ValueError(f"{flag} {value} contradicts {flag_name(f)} {key}={out[key]}")
+        out[key] = value
+    return out
+
+
 def settings_from_args(settings_cls: type, args: argparse.Namespace, command: str, **extra: Any):
     """Build the settings object from the flags given (absent flags keep the defaults).
 
     Raises ValueError (one line) for a bad value, before any work starts."""
-    given = {f.name: getattr(args, f.name) for f in cli_fields(settings_cls, command) if hasattr(args, f.name)}
+    hints = typing.get_type_hints(settings_cls, include_extras=False)
+    given = {}
+    for f in cli_fields(settings_cls, command):
+        if typing.get_origin(hints[f.name]) is dict:
+            task_set = getattr(args, "task_set", None) or settings_cls.__dataclass_fields__["task_set"].default
+            value = mapping_from_args(f, args, task_set)
+            if value is not None:
+                given[f.name] = value
+        elif hasattr(args, f.name):
+            given[f.name] = getattr(args, f.name)
     given.update(extra)
     return settings_cls(**given)
 
@@ -94,4 +147,5 @@ def given(args: argparse.Namespace, name: str) -> bool:
     return hasattr(args, name)
 
 
-__all__ = ["AgentKnobs", "add_settings_arguments", "cli_fields", "flag_name", "given", "settings_from_args"]
+__all__ = ["AgentKnobs", "add_mapping_arguments", "add_settings_arguments", "cli_fields", "flag_name", "given",
+           "mapping_from_args", "settings_from_args"]

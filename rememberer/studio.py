@@ -6,6 +6,13 @@ with γ = 1. This middleware answers such a run request with HTTP 422 and one cl
 instead, using the same check as :class:`AgentContext` itself. It also refuses an ``api_key``
 in the context: keys come from the server's environment (``OPENAI_API_KEY``), so a key typed
 into Studio is never stored with a run.
+
+It also completes the ``state_schema`` of ``GET /assistants/{id}/schemas``: the server builds
+that one from the graph's channels with every field typed ``Any`` and undescribed, while the
+graph's own state schema (:class:`rememberer.graph.state.EpisodeState`, what
+``graph.get_output_jsonschema()`` returns) has each field's type and description. The served
+state schema is replaced by it when both name the same fields, so Studio's state view is
+described like the input, output and context.
 """
 
 from __future__ import annotations
@@ -20,6 +27,17 @@ from starlette.applications import Starlette
 from rememberer.graph.context import AgentContext
 
 RUN_PATHS = re.compile(r"^(/threads/[^/]+)?/runs(/stream|/wait|/batch)?/?$")
+SCHEMA_PATH = re.compile(r"^/assistants/[^/]+/schemas/?$")
+
+
+def described_state_schema(served: Any) -> Any:
+    """The graph's described state schema in place of the server's untyped one (same fields only)."""
+    from rememberer.graph.builder import graph
+
+    ours = graph.get_output_jsonschema()
+    if isinstance(served, dict) and set(served.get("properties", {})) == set(ours.get("properties", {})):
+        return ours
+    return served
 
 
 def context_problem(context: Any) -> str | None:
@@ -48,6 +66,9 @@ class ContextCheck:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and SCHEMA_PATH.match(scope["path"]):
+            await self._schemas(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] != "POST" or not RUN_PATHS.match(scope["path"]):
             await self.app(scope, receive, send)
             return
@@ -83,6 +104,37 @@ class ContextCheck:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    async def _schemas(self, scope: dict, receive: Any, send: Any) -> None:
+        """Hold the schemas response, swap in the described state schema, send it on."""
+        start: dict | None = None
+        chunks: list[bytes] = []
+
+        async def capture(message: dict) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+            encoded = any(k.lower() == b"content-encoding" for k, _ in headers)
+            if start["status"] == 200 and not encoded:
+                try:
+                    payload = json.loads(body)
+                    payload["state_schema"] = described_state_schema(payload.get("state_schema"))
+                    body = json.dumps(payload).encode()
+                except (ValueError, TypeError, AttributeError):
+                    pass
+            await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+
+        await self.app(scope, receive, capture)
 
 
 app = Starlette()

@@ -105,7 +105,7 @@ def test_cli_train_on_ray_then_resume_applies_nothing_twice(local_ray, chroma_se
 
 @pytest.mark.parametrize("flags, message", [
     (["--ray", "local"], "--ray needs --memory-url"),
-    (["--ray", "local", "--memory-url", "http://127.0.0.1:9", "--workers", "0"], "workers must be ≥ 1"),
+    (["--ray", "local", "--memory-url", "http://127.0.0.1:9", "--workers", "0"], "workers (--workers) must be ≥ 1"),
 ])
 def test_ray_flags_are_checked_before_any_work(flags, message, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("REMEMBERER_MEMORY_URL", raising=False)

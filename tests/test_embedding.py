@@ -169,3 +169,91 @@ def test_studio_schemas_are_described_and_hide_secrets_and_instances():
 def test_unknown_context_keys_are_rejected(context):
     with pytest.raises(ValueError, match="unknown context key.*'gama'.*known keys: .*gamma"):
         AgentContext(gama=0.9)
+
+
+STRICT_COPIES = r"""
+import json, logging, sys, tempfile
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+from langgraph.checkpoint.memory import InMemorySaver
+from rememberer.fakes import AdviceFollowingModel
+from rememberer.graph import AgentContext, builder, graph, recursion_limit
+from rememberer.memory import ExperienceMemory, HashingEmbedder
+from rememberer.tasks import load_task_set
+from rememberer.tasks.sessions import EnvironmentSessions
+
+corridor = load_task_set("chain")
+memory = ExperienceMemory(tempfile.mkdtemp(), namespace="chain", embedder=HashingEmbedder(),
+                          observation_similarity=corridor.observation_similarity)
+context = AgentContext(task_set="chain", model_instance=AdviceFollowingModel(), memory_instance=memory,
+                       task_set_instance=corridor, sessions_instance=EnvironmentSessions(corridor.make_env), max_steps=12)
+derived = {
+    # what `langgraph dev` does for every run: a copy of the served graph with its own checkpointer
+    "server copy": graph.copy({"checkpointer": InMemorySaver()}),
+    "with_config": builder.compile(checkpointer=InMemorySaver()).with_config(recursion_limit=60),
+    "copy of a copy": graph.copy({"checkpointer": InMemorySaver()}).copy().with_config(tags=["x"]),
+}
+out = {}
+for name, app in derived.items():
+    config = {"configurable": {"thread_id": name}, "recursion_limit": recursion_limit(12)}
+    app.bind(context=context).invoke({"goal_id": "corridor-3"}, config=config)
+    out[name] = sorted({type(s).__name__ for s in app.get_state(config).values["steps"]})
+print(json.dumps(out))
+"""
+
+
+def test_copies_of_the_graph_keep_the_checkpoint_allowlist_under_strict_msgpack(tmp_path):
+    """Strict msgpack (as langgraph.json sets it): LangGraph's copy() drops a compiled graph's
+    allowlist, and the state's records would come back as dicts ("Blocked deserialization")."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LANGGRAPH_STRICT_MSGPACK": "true", "ANONYMIZED_TELEMETRY": "False"}
+    done = subprocess.run([sys.executable, "-c", STRICT_COPIES], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {name: ["StepRecord"] for name in
+                                                                 ("server copy", "with_config", "copy of a copy")}
+    assert "blocked" not in done.stderr.lower() and "unregistered" not in done.stderr.lower(), done.stderr[-3000:]
+
+
+def test_derived_graphs_read_checkpoints_without_warnings(context, caplog):
+    import logging
+
+    from rememberer.graph import builder, checkpointer, recursion_limit
+
+    app = builder.compile(checkpointer=checkpointer())
+    config = {"configurable": {"thread_id": "t2"}, "recursion_limit": recursion_limit(12)}
+    derived = app.copy().with_config(tags=["derived"])
+    with caplog.at_level(logging.DEBUG):
+        derived.bind(context=context).invoke({"goal_id": "corridor-3"}, config=config)
+        steps = derived.get_state(config).values["steps"]
+    assert {type(s).__name__ for s in steps} == {"StepRecord"}
+    assert not [r for r in caplog.records if "unregistered" in r.getMessage().lower()]
+
+
+@pytest.mark.parametrize("how", ["no context", "a parent's context"])
+def test_a_raw_graph_without_its_context_names_what_to_pass(how, memory_factory):
+    from rememberer.graph import graph
+
+    if how == "no context":
+        call = lambda: graph.invoke({"goal_id": "corridor-3"})  # noqa: E731
+        got = "got no context"
+    else:
+        @dataclass
+        class Team:
+            owner: str
+
+        class Plan(TypedDict, total=False):
+            goal_id: str
+
+        parent = StateGraph(Plan, context_schema=Team)
+        parent.add_node("agent", graph)  # the raw graph as a subgraph: the parent's context reaches it
+        parent.add_edge(START, "agent")
+        call = lambda: parent.compile().invoke({"goal_id": "corridor-3"}, context=Team(owner="ada"))  # noqa: E731
+        got = "got a context of type Team"
+    with pytest.raises(ValueError) as info:
+        call()
+    message = str(info.value)
+    assert got in message and "context=AgentContext(" in message and "rememberer.embedding.agent(context)" in message
+    assert "NoneType" not in message and "attribute" not in message

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from langchain_core.messages import HumanMessage
 
-from rememberer.experiments import conditions, interval, selected_conditions, transfer
+from rememberer.experiments import EXTRA_GROUPS, conditions, interval, selected_conditions, transfer
 from rememberer.fakes import ControlledPolicy, controlled_policy
 
 PROMPT = """Preamble.
@@ -94,7 +94,7 @@ def test_a_tiny_transfer_grid_runs_end_to_end_and_reproduces(tmp_path):
     names = [c.name for c in selected_conditions(args)]
     assert [row["condition"] for row in first["table"]] == names
     # chain has no train_pool split: only that condition is left out
-    assert [c.name for c in conditions([1.0]) if c.train_split is None] == names
+    assert [c.name for c in conditions([1.0]) if c.train_split is None and c.group not in EXTRA_GROUPS] == names
     assert len(first["rows"]) == len(names) * 2
     assert all(0.0 <= r["test_success"] <= 1.0 for r in first["rows"])
     baseline = [r for r in first["rows"] if r["condition"] == "no memory"]
@@ -117,10 +117,18 @@ def test_the_results_document_is_regenerated_from_the_outputs_alone(tmp_path):
     out = tmp_path / "grid"
     assert main(["transfer", "--task", "chain", "--seeds", "0", "1", "--ps", "0.5", "1", "--train-goals", "2", "--epochs", "1",
                  "--test-goals", "2", "--max-steps", "6", "--out", str(out), "--only", "no memory",
-                 "paper: verbatim keys, MC γ=1", "paper: verbatim keys, MC γ=1, p=0.5"]) == 0
+                 "paper: verbatim keys, MC γ=1", "paper: verbatim keys, MC γ=1, p=0.5", "goal-relative keys, MC γ=1",
+                 "goal-relative keys, MC γ=1, after 2 training epochs"]) == 0
     saved = json.loads((out / "transfer.json").read_text())
     assert saved["args"]["argv"][:3] == ["transfer", "--task", "chain"] and "load average" in saved["machine"]
-    assert saved["complete"] and len(saved["rows"]) == 6
+    assert saved["complete"] and len(saved["rows"]) == 10
+    # the learning-curve condition trains for its own number of epochs, the others for --epochs
+    epochs = {r["condition"]: r["epochs"] for r in saved["rows"]}
+    assert epochs["goal-relative keys, MC γ=1, after 2 training epochs"] == 2 and epochs["goal-relative keys, MC γ=1"] == 1
+    assert epochs["no memory"] == 0
+    curve_run = next(r for r in saved["rows"] if r["condition"].endswith("after 2 training epochs"))
+    summary = json.loads((out / "runs" / curve_run["run_id"] / "summary.json").read_text())
+    assert len(summary["train_epochs"]) == 2  # two epochs played, though --epochs says 1
     # the same command into the same --out reuses the finished runs instead of playing them again
     (out / "runs" / saved["rows"][0]["run_id"] / "episodes.jsonl").rename(out / "moved")  # proof it is not re-run
     argv = saved["args"]["argv"]
@@ -134,7 +142,8 @@ def test_the_results_document_is_regenerated_from_the_outputs_alone(tmp_path):
     assert "**Baselines without experience**" in text and "**The paper's configuration**" in text
     assert "| paper: verbatim keys, MC γ=1, p=0.5 | 2 |" in text
     pngs = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.png"))
-    assert pngs == ["chain-controlled-1-conditions.png", "chain-controlled-1-p-sweep.png"]
+    assert pngs == ["chain-controlled-1-conditions.png", "chain-controlled-1-epochs.png", "chain-controlled-1-p-sweep.png"]
+    assert "**Test success after each training epoch" in text
     assert all(f"(results/{name})" in text for name in pngs)
     again = write([str(out)], tmp_path / "docs" / "results.md").read_text()
     assert again == text  # regenerating changes nothing

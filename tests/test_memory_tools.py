@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import chromadb
@@ -50,6 +51,7 @@ def test_read_commands_never_create_anything(filled, tmp_path, capsys):
     before = collections(path)
     code, _, err = cli(capsys, "stats", "--task", "textcraft", "--memory-dir", str(path))
     assert code == 2 and "no memory for 'textcraft.roles'" in err and "namespaces there: chain" in err and len(err.splitlines()) == 1
+    assert err.strip().endswith("open it with --task chain")  # what to type instead
     assert collections(path) == before
     code, _, err = cli(capsys, "list", "--task", "chain", "--memory-dir", str(tmp_path / "nowhere"))
     assert code == 2 and "no memory at" in err and not (tmp_path / "nowhere").exists()
@@ -142,3 +144,18 @@ def test_dedup_merges_near_duplicate_keys_by_visit_weighted_mean(filled, capsys)
     right = kept.action("move right")
     assert right.visits == 4 and right.q == pytest.approx((1.0 * 3 + 0.5 * 1) / 4)
     assert kept.visits == 5 and set(kept.provenance.run_ids) == {"run-a", "run-b"}
+
+
+def test_people_get_readable_reports_and_tables_that_fit_80_columns(filled, capsys, monkeypatch):
+    path, _ = filled
+    monkeypatch.setenv("COLUMNS", "80")
+    common = ("--task", "chain", "--memory-dir", str(path))
+    code, out, _ = cli(capsys, "prune", "--max-visits", "1", "--dry-run", *common)
+    assert code == 0 and "{" not in out and "'" not in out
+    assert out.startswith("dry run: nothing was changed") and any(line.startswith("ids: ") for line in out.splitlines())
+    code, out, _ = cli(capsys, "search", "corridor of 6 cells cell 5", "-k", "2", *common)
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert code == 0 and max(map(len, lines)) <= 80
+    header = " ".join(lines[:2])
+    assert all(word in header for word in ("id", "task", "observation", "Q", "updated", "score"))
+    assert sum(bool(re.search(r"\b0\.\d{3}\s*$", line)) for line in lines) == 2  # each hit shows its score in full

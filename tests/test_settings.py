@@ -38,7 +38,7 @@ def test_a_new_knob_yields_its_flag_and_its_check_without_other_edits():
     args = parser.parse_args(["--q-aggregation", "0.25"])
     assert args.q_aggregation == 0.25
     assert "q_aggregation" in {f.name for f in cli_fields(Extended, "run")}
-    with pytest.raises(ValueError, match="q_aggregation must be ≤ 1.0"):
+    with pytest.raises(ValueError, match=r"q_aggregation \(--q-aggregation\) must be ≤ 1.0"):
         Extended(q_aggregation=2.0)
 
 
@@ -53,30 +53,36 @@ def test_studio_facing_plain_view_has_no_secrets_or_instances():
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--gamma", "1.5"], "gamma must be ≤ 1.0"),
-        (["--gamma", "-0.1"], "gamma must be ≥ 0.0"),
-        (["--gamma", "nan"], "gamma must be a number, got NaN"),
-        (["--n-step", "0"], "n_step must be ≥ 1"),
-        (["--learning-rate", "0"], "learning_rate must be > 0.0"),
-        (["--max-tokens", "0"], "max_tokens must be > 0"),
-        (["--temperature", "-1"], "temperature must be ≥ 0.0"),
-        (["--top-m", "-1"], "top_m must be ≥ 0"),
-        (["--max-steps", "0"], "max_steps must be ≥ 1"),
-        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--gamma", "1.5"], "gamma (--gamma) must be ≤ 1.0, got 1.5"),
+        (["--gamma", "-0.1"], "gamma (--gamma) must be ≥ 0.0"),
+        (["--gamma", "nan"], "gamma (--gamma) must be a number, got NaN"),
+        (["--n-step", "0"], "n_step (--n-step) must be ≥ 1"),
+        (["--learning-rate", "0"], "learning_rate (--learning-rate) must be > 0.0"),
+        (["--max-tokens", "0"], "max_tokens (--max-tokens) must be > 0"),
+        (["--temperature", "-1"], "temperature (--temperature) must be ≥ 0.0"),
+        (["--top-m", "-1"], "top_m (--top-m) must be ≥ 0"),
+        (["--history", "-1"], "history_length (--history) must be ≥ 0"),
+        (["--max-steps", "0"], "max_steps (--max-steps) must be ≥ 1"),
+        (["--epochs", "0"], "epochs (--epochs) must be ≥ 1 for run, got 0"),
+        (["--test-goals", "-1"], "test_goals (--test-goals) must be ≥ 0, got -1"),
         (["--gamma", "abc"], "invalid float value: 'abc'"),
         (["--update-mode", "median"], "invalid choice: 'median'"),
         (["--run-name", "../escape"], "must be a plain directory name inside --runs-dir"),
         (["--run-name", "a/b"], "must be a plain directory name inside --runs-dir"),
         (["--run-name", ".."], "must be a plain directory name inside --runs-dir"),
-        (["--train-goals", "9"], "split 'train' has only 3 goals (asked for 9)"),
+        (["--train-goals", "9"], "train_goals (--train-goals): split 'train' has only 3 goals (asked for 9)"),
+        (["--pool", "E1"], "--pool does not apply to --task chain (it takes no options)"),
+        (["--webshop-data", "/tmp"], "--webshop-data does not apply to --task chain"),
+        (["--task-option", "pool=E1"], "unknown task option 'pool' for task set 'chain' (--task-option; it takes no options)"),
+        (["--task-option", "pool"], "--task-option expects KEY=VALUE, got 'pool'"),
         (["--model", "openai:x", "--base-url", "http://127.0.0.1:9", "--api-key", "k"], "cannot use the model endpoint"),
         (["--model", "fake:nonsense"], "unknown fake model spec"),
-        (["--max-records", "0"], "max_records must be ≥ 1"),
-        (["--concurrency", "0"], "concurrency must be ≥ 1"),
-        (["--concurrency", "1000"], "concurrency must be ≤ 256"),
+        (["--max-records", "0"], "max_records (--max-records) must be ≥ 1"),
+        (["--concurrency", "0"], "concurrency (--concurrency) must be ≥ 1"),
+        (["--concurrency", "1000"], "concurrency (--concurrency) must be ≤ 256"),
         (["--concurrency", "two"], "invalid int value: 'two'"),
-        (["--memory-url", "ftp://127.0.0.1:8000"], "memory_url: memory URL 'ftp://127.0.0.1:8000' is not http://HOST:PORT"),
-        (["--memory-url", "http://127.0.0.1:99999"], "memory_url: memory URL 'http://127.0.0.1:99999' has a bad port"),
+        (["--memory-url", "ftp://127.0.0.1:8000"], "memory_url (--memory-url): memory URL 'ftp://127.0.0.1:8000' is not http://HOST:PORT"),
+        (["--memory-url", "http://127.0.0.1:99999"], "memory_url (--memory-url): memory URL 'http://127.0.0.1:99999' has a bad port"),
         (["--memory-url", "http://127.0.0.1:8000/some/path"], "is not http://HOST:PORT"),
         (["--memory-url", "http://127.0.0.1:9"], "cannot reach the memory server at http://127.0.0.1:9"),
     ],
@@ -136,21 +142,108 @@ def test_reference_lines_stay_apart_and_off_the_axes():
     assert eval_y != base_y and -0.08 < min(eval_y, base_y) and max(eval_y, base_y) < 1.08
 
 
-def test_progress_with_eta_is_readable_at_80_columns():
+def test_task_options_are_typed_from_the_loader_signature_and_unknown_keys_refused():
+    from rememberer.tasks.options import task_options
+
+    settings = RunSettings(task_set="webshop", task_options={"seed": "7", "search_anywhere": "yes", "pool": "E1"})
+    assert settings.task_options == {"seed": 7, "search_anywhere": True, "pool": "E1"}
+    assert task_options("webshop")["seed"].default == 233 and task_options("webshop")["pool"].description
+    assert task_options("scienceworld")["valid_actions"].kind is bool and task_options("chain") == {}
+    with pytest.raises(ValueError, match=r"unknown task option 'pol' for task set 'webshop' \(--task-option; its options: data_dir, "):
+        RunSettings(task_set="webshop", task_options={"pol": "E1"})
+    with pytest.raises(ValueError, match="task option search_anywhere must be true or false, got 'maybe'"):
+        RunSettings(task_set="webshop", task_options={"search_anywhere": "maybe"})
+
+
+def test_task_option_flags_and_their_shortcuts_reach_the_run_settings():
+    from rememberer.settings import settings_from_args
+
+    args = build_parser().parse_args(["run", "--task", "webshop", "--pool", "E2", "--task-option", "seed=5",
+                                      "--webshop-data", "/data/ws"])
+    settings = settings_from_args(RunSettings, args, "run")
+    assert settings.task_options == {"seed": 5, "pool": "E2", "data_dir": "/data/ws"}
+    assert settings_from_args(RunSettings, build_parser().parse_args(["run"]), "run").task_options == {}
+
+
+def test_tasks_command_lists_every_task_set_with_its_options(capsys):
+    from rememberer.tasks import TASK_SETS
+    from rememberer.tasks.options import task_options
+
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    blocks = {}
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            name = line.split(":", 1)[0]
+            blocks[name] = ""
+        blocks[name] += line + "\n"
+    assert set(blocks) == set(TASK_SETS)
+    for name, block in blocks.items():
+        options = task_options(name)
+        assert ("options: none" in block) == (not options), name
+        for option in options.values():
+            assert f"    {option.name} ({option.kind.__name__}" in block, (name, option.name)
+    assert "pool (str, default E0): initial exemplar pool" in blocks["webshop"]
+
+
+def test_eta_counts_the_running_episode_and_waits_for_the_first_step():
+    from rememberer.cli import eta_seconds
+
+    assert eta_seconds(total=4, completed=0, finished_steps=0, running_steps=0, step_cap=10, elapsed=5.0) is None
+    # 2 steps of the first episode in 4 s: 2 s a step, the step cap (10) as the estimate per episode.
+    assert eta_seconds(total=4, completed=0, finished_steps=0, running_steps=2, step_cap=10, elapsed=4.0) == 2 * (40 - 2)
+    # one episode of 6 steps done and 3 steps into the next, 18 s: 2 s a step, 3 × 6 − 3 steps left.
+    assert eta_seconds(total=4, completed=1, finished_steps=6, running_steps=3, step_cap=10, elapsed=18.0) == 2 * 15
+    without_running = eta_seconds(total=4, completed=1, finished_steps=6, running_steps=0, step_cap=10, elapsed=18.0)
+    assert without_running == 3 * 18
+
+
+def _render(progress) -> list[str]:
+    progress.console.print(progress.make_tasks_table(progress.tasks))
+    lines = [line for line in progress.console.file.getvalue().splitlines() if line.strip()]
+    progress.console.file.truncate(0)
+    progress.console.file.seek(0)
+    return lines
+
+
+def test_progress_shows_estimating_then_a_step_based_eta_within_80_columns():
     from rich.console import Console
     from rich.progress import Progress
 
+    from rememberer.cli import PhaseProgress
+
     console = Console(width=80, file=io.StringIO(), force_terminal=False, color_system=None)
     progress = Progress(*progress_columns(), console=console, auto_refresh=False)
-    task = progress.add_task("baseline", total=100, status="")
-    result = EpisodeResult(phase="eval", epoch=0, goal_id="a-long-goal-identifier-0123456789-abcdef", episode_id="x",
+    phase = PhaseProgress(progress, "baseline", 100, step_cap=12)
+    progress.start_task(phase.bar)
+    (line,) = _render(progress)
+    assert "ETA estimating" in line and "0/100" in line and len(line) <= 80
+    phase.step("ep-1", 3)
+    (line,) = _render(progress)
+    assert "ETA estimating" not in line and "ETA " in line and len(line) <= 80
+    result = EpisodeResult(phase="eval", epoch=0, goal_id="a-long-goal-identifier-0123456789-abcdef", episode_id="ep-1",
                            success=True, reward=1.0, steps=7, fallbacks=0, retries=0, truncated=False, prompt_tokens=0,
                            completion_tokens=0, model_seconds=0, wall_seconds=1, actions=[], backup={})
-    progress.update(task, advance=37, status=episode_status(30, 37, result))
-    console.print(progress.make_tasks_table(progress.tasks))
-    lines = [line for line in console.file.getvalue().splitlines() if line.strip()]
-    assert len(lines) == 1 and len(lines[0]) <= 80
-    assert "37/100" in lines[0] and "ETA" in lines[0] and "solved 30/37" in lines[0] and "baseline" in lines[0]
+    for _ in range(37):
+        phase.episode(result)
+    phase.step("ep-2", 2)
+    (line,) = _render(progress)
+    assert len(line) <= 80
+    assert "37/100" in line and "ETA " in line and "solved 37/37" in line and "baseline" in line
+    assert progress.tasks[phase.bar].fields["finished_steps"] == 37 * 7 and phase.running == {"ep-2": 2}
+
+
+def test_the_runner_reports_each_step_of_the_running_episode(tmp_path):
+    from rememberer.fakes import AdviceFollowingModel
+    from rememberer.runner import Run
+
+    settings = RunSettings(task_set="chain", memory_dir=str(tmp_path / "m"), runs_dir=str(tmp_path / "runs"), max_steps=12)
+    run = Run(settings, model=AdviceFollowingModel())
+    seen = []
+    run.on_step = lambda episode_id, steps: seen.append((episode_id.rsplit(":", 1)[-1], steps))
+    run.evaluate(["corridor-3"])
+    steps = run.results[-1].steps
+    assert steps >= 2 and [s for g, s in seen if g == "corridor-3"] == list(range(steps + 1))
 
 
 def test_a_bad_memory_url_in_the_environment_is_rejected_before_work(tmp_path, capsys, monkeypatch):
@@ -158,7 +251,7 @@ def test_a_bad_memory_url_in_the_environment_is_rejected_before_work(tmp_path, c
     runs = tmp_path / "runs"
     assert main(["run", "--task", "chain", "--model", "fake:advice", "--runs-dir", str(runs)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "memory_url: memory URL 'http://' is not http://HOST:PORT" in err and len(err.splitlines()) == 1
+    assert "memory_url (--memory-url): memory URL 'http://' is not http://HOST:PORT" in err and len(err.splitlines()) == 1
     assert not runs.exists()
 
 

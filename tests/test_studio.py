@@ -68,9 +68,19 @@ def server(tmp_path):
         log.close()
 
 
+def undescribed(schema, where):
+    """Fields (of the schema and of its $defs) without a description."""
+    out = [f"{where}.{k}" for k, v in schema.get("properties", {}).items() if not v.get("description")]
+    for name, sub in schema.get("$defs", {}).items():
+        out += undescribed(sub, f"{where}.{name}")
+    return out
+
+
 def test_studio_server_streams_an_episode_with_described_schemas(server):
     import httpx
     from langgraph_sdk import get_client
+
+    from rememberer.graph.state import EpisodeState
 
     url, tmp = server
     context = {"task_set": "chain", "model": "fake:advice", "memory_dir": str(tmp / "memory"), "max_steps": 12}
@@ -87,6 +97,9 @@ def test_studio_server_streams_an_episode_with_described_schemas(server):
                 updates.append(part.data)
             assert part.event != "error", part.data
         state = await client.threads.get_state(thread["thread_id"])
+        # A second run on the same thread starts from the stored checkpoint (read through the
+        # server's per-run copy of the graph): its records must come back typed, not blocked.
+        await client.runs.wait(thread["thread_id"], assistant["assistant_id"], input={"goal_id": "corridor-3"}, context=context)
         errors = []
         for bad in ({**context, "gama": 0.5}, {**context, "api_key": "sk-typed-in-studio"}, {**context, "gamma": 2}):
             try:
@@ -108,12 +121,17 @@ def test_studio_server_streams_an_episode_with_described_schemas(server):
     assert "api_key" not in context_schema["properties"]
     assert not [k for k in context_schema["properties"] if k.endswith("_instance")]
     assert all(p.get("description") for p in context_schema["properties"].values())
-    assert all(p.get("description") for p in schemas["input_schema"]["properties"].values())
+    for name in ("input_schema", "output_schema", "state_schema", "context_schema"):
+        assert not undescribed(schemas[name], name)
     assert schemas["output_schema"]["properties"]["task"]["description"].startswith("Task text")
+    state_schema = schemas["state_schema"]
+    assert set(state_schema["properties"]) == set(EpisodeState.__annotations__)
+    assert state_schema["properties"]["steps"]["items"] == {"$ref": "#/$defs/StepRecord"}
+    assert state_schema["properties"]["step_count"]["type"] == "integer"
 
     assert len(errors) == 3, errors
     assert "unknown context key(s) 'gama'" in errors[0]
     assert "OPENAI_API_KEY" in errors[1]
-    assert "gamma must be ≤ 1.0" in errors[2]
+    assert "gamma (--gamma) must be ≤ 1.0, got 2" in errors[2]
     log = (Path(server[1]) / "server.log").read_text()
-    assert "unregistered type" not in log.lower()
+    assert "unregistered type" not in log.lower() and "blocked deserialization" not in log.lower()

@@ -6,8 +6,8 @@ JVM); each split lists its goals round-robin over task types, so the first N goa
 cover many task types. ``train_transfer`` / ``dev_transfer`` / ``test_transfer`` hold only the
 four short task types of the transfer experiment. See ``README.md``.
 
-Options (``load_task_set(**options)``; the environment variables are read when an option is not
-given, since the CLI passes no ScienceWorld options):
+Options (``load_task_set(**options)``, ``--task-option KEY=VALUE`` on the command line; the
+environment variables are read when an option is not given):
 
 * ``valid_actions`` (``REMEMBERER_SCIENCEWORLD_VALID_ACTIONS=1``): list the simulator's valid
   actions in every observation. Off by default: the list has about 400 to 3,800 entries and is
@@ -56,6 +56,16 @@ def load_task_set(
     simplifications: str | None = None,
     **_: object,
 ) -> TaskSet:
+    """Build the ScienceWorld task set.
+
+    Args:
+        valid_actions: list the simulator's valid actions in every observation (slow; default
+            $REMEMBERER_SCIENCEWORLD_VALID_ACTIONS, else off).
+        max_steps: step cap the environment enforces (default $REMEMBERER_SCIENCEWORLD_MAX_STEPS,
+            else 30 for the runner and ScienceWorld's own 100 for the environment).
+        simplifications: ScienceWorld simplifications, e.g. easy or openDoors,teleportAction
+            (default $REMEMBERER_SCIENCEWORLD_SIMPLIFICATIONS, else none).
+    """
     data = load_json(HERE / "variations.json")
     tasks = data["tasks"]
     names = sorted(tasks)

@@ -18,6 +18,7 @@ from .catalog import ENV_VAR, Catalog, load_catalog
 from .env import SEARCH_FAMILY, WebShopEnv, task_text
 from .goals import SHUFFLE_SEED, Goal, build_goals, make_splits
 from .matcher import page_similarity
+from .keys import KEYS
 
 __all__ = [
     "load_task_set",
@@ -101,6 +102,7 @@ def load_task_set(
         initial_pool=HERE / f"pool_{pool}.json",
         action_hint=ACTION_HINT,
         success_threshold=1.0,
+        goal_keys=KEYS,
         metadata={
             "data_dir": str(catalog.data_dir),
             "seed": str(seed),

@@ -50,6 +50,17 @@ def load_task_set(
     max_steps: int | None = None,
     **_: object,
 ) -> TaskSet:
+    """Build the WikiHow (Mobile-Env) task set.
+
+    Args:
+        task_dir: extracted wikihow-canonical task definitions (default $REMEMBERER_WIKIHOW_TASKS).
+        test_dir: task definitions of the test split (default $REMEMBERER_WIKIHOW_TEST_TASKS, else
+            every task outside the training sets).
+        avd_name: Android virtual device (default $REMEMBERER_WIKIHOW_AVD).
+        android_sdk_root: Android SDK (default $ANDROID_SDK_ROOT, else ~/Android/Sdk).
+        tokenizer: tokenizer of Mobile-Env's text events (default bert-base-uncased).
+        max_steps: step cap per episode (default 15).
+    """
     task_dir = task_dir or os.environ.get("REMEMBERER_WIKIHOW_TASKS")
     if not task_dir:
         raise TaskError(
