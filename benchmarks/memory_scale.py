@@ -1,20 +1,28 @@
-"""Memory at scale (a benchmark, not a test): retrieval and backup cost as the store grows.
+"""Memory at scale (a benchmark, not a test): retrieval, decision and backup cost as the store grows.
 
 Builds synthetic TextCraft-shaped records with the project's own API (``upsert`` of
-``ExperienceRecord`` in batches, hashing embedder so the build is not dominated by MiniLM),
-then at each size times ``retrieve`` (the non-model part of a decision's memory access,
-task embedding cached) and ``apply_episode`` with the memory *full* (``max_records`` = size,
-so every new key triggers eviction). It also checks the two correctness bugs of issue 16:
-the exact stored state is always in the top results, and eviction works above 32,766
-unpinned records (Chroma's SQL-variable limit).
+``ExperienceRecord`` in batches, hashing embedder so the build is not dominated by MiniLM):
+record ``i`` is a pure function of ``i``, every task has 20 states, and every 50th record
+belongs to one *hot* task (2,000 states at 100k, more than Chroma's 1,000-row page of a
+same-task query). ``--store DIR`` keeps one store per size (``DIR/records-SIZE``) and reuses
+it; ``--build-only`` builds them and measures nothing. At each size it measures
 
-    python benchmarks/memory_scale.py [--sizes 1000 10000 40000] [--out benchmarks/results/memory_scale.json]
+* ``retrieve`` (k = 12, task embedding cached as in a run): *cold*, the first query after a
+  write (nothing cached), and *warm*, a later decision of the same episode (the store has not
+  changed since); the exact stored state must be in the top 12 every time, also for the hot task;
+* the non-model part of one agent decision: the real graph (reset, retrieve, advise,
+  call_model, parse, step_env) on TextCraft with this store injected and a fake model that
+  answers at once, frozen memory; (wall − model time) per decision;
+* ``apply_episode`` with the memory *full* (``max_records`` = size, so new keys evict).
+
+    python benchmarks/memory_scale.py [--sizes 1000 10000 100000] [--store DIR] [--out benchmarks/results/memory_scale.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -23,17 +31,28 @@ import time
 from pathlib import Path
 
 ITEMS = ["stone", "oak logs", "stick", "diamond", "string", "iron ingot", "glass", "sand", "coal", "wool"]
+STATES_PER_TASK = 20
+HOT_EVERY = 50
+HOT_TASK = "Goal: craft stone block hot."
 
 
-def _record(i: int, rng: random.Random, n_goals: int):
+def task_of(i: int) -> str:
+    if i % HOT_EVERY == 0:
+        return HOT_TASK
+    t = i // STATES_PER_TASK
+    return f"Goal: craft {ITEMS[t % len(ITEMS)]} block {t}."
+
+
+def make_record(i: int):
+    """Record ``i`` (deterministic in ``i``, so a store can be extended later)."""
     from rememberer.memory import ExperienceRecord
     from rememberer.memory.records import ActionValue, Provenance
 
-    goal = f"Goal: craft {rng.choice(ITEMS)} block {i % n_goals}."
+    rng = random.Random(i)
     inventory = ", ".join(f"[{rng.choice(ITEMS)}] ({rng.randint(1, 9)})" for _ in range(3))
     now = time.time() - rng.random() * 86400
     return ExperienceRecord(
-        task=goal,
+        task=task_of(i),
         observation=f"Inventory: {inventory} #{i}",
         actions=[ActionValue(action=f"get {rng.randint(1, 4)} {rng.choice(ITEMS)}", q=rng.random(), visits=1, updated_at=now)
                  for _ in range(2)],
@@ -47,71 +66,140 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round((len(ordered) - 1) * q)))]
 
 
+def build(memory, directory: Path | None, size: int) -> float:
+    """Add records until ``size`` have been built (the count survives in ``bench-built.json``)."""
+    marker = directory / "bench-built.json" if directory else None
+    built = json.loads(marker.read_text())["built"] if marker and marker.exists() else 0
+    started = time.perf_counter()
+    batch = []
+    while built < size:
+        batch.append(make_record(built))
+        built += 1
+        if len(batch) == 1000 or built == size:
+            memory.upsert(batch)
+            batch = []
+            if marker:
+                marker.write_text(json.dumps({"built": built}))
+    return time.perf_counter() - started
+
+
+def time_retrieval(memory, size: int, queries: int, rng: random.Random, hot: bool) -> dict:
+    cold, warm, exact = [], [], 0
+    for _ in range(queries):
+        i = rng.randrange(size)
+        if hot:
+            i -= i % HOT_EVERY
+        elif i % HOT_EVERY == 0:
+            i += 1
+        record = make_record(i)
+        if memory.get(record.task, record.observation) is None:  # evicted by a backup probe
+            continue
+        memory.embed_task(record.task)  # the task embedding is cached in a run
+        memory._read_cache = None  # as after a write: nothing cached
+        t0 = time.perf_counter()
+        memory.retrieve(record.task, record.observation, k=12)
+        cold.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()  # the next decision of the same episode: a new state of the same task
+        memory.retrieve(record.task, record.observation + " (next)", k=12)
+        warm.append((time.perf_counter() - t0) * 1000)
+        hits = memory.retrieve(record.task, record.observation, k=12)
+        exact += any(h.record.observation == record.observation for h in hits)
+    return {"cold_p50_ms": round(statistics.median(cold), 2), "cold_p95_ms": round(_p(cold, 0.95), 2),
+            "warm_p50_ms": round(statistics.median(warm), 2), "warm_p95_ms": round(_p(warm, 0.95), 2),
+            "exact_state_in_top12": f"{exact}/{len(cold)}"}
+
+
+def time_decisions(memory, episodes: int) -> dict:
+    """The real graph, frozen memory, a fake model that answers at once: what a decision costs
+    besides the model."""
+    from rememberer.fakes import AdviceFollowingModel
+    from rememberer.graph import AgentContext, graph, recursion_limit
+    from rememberer.tasks import load_task_set
+
+    tasks = load_task_set("textcraft")
+    per_decision = []
+    goals = tasks.goals("test")[:episodes + 1]
+    for n, goal in enumerate(goals):  # the first episode warms up (imports, first Chroma calls) and is not counted
+        ctx = AgentContext(task_set="textcraft", memory_keys="verbatim", model_instance=AdviceFollowingModel(),
+                           memory_instance=memory, task_set_instance=tasks, max_steps=10, training=False)
+        started = time.perf_counter()
+        state = graph.invoke({"goal_id": goal}, context=ctx, config={"recursion_limit": recursion_limit(10)})
+        wall = time.perf_counter() - started
+        steps = state["steps"]
+        if steps and n > 0:
+            per_decision.append((wall - sum(s.model_seconds for s in steps)) * 1000 / len(steps))
+    return {"decision_overhead_p50_ms": round(statistics.median(per_decision), 2),
+            "decision_overhead_max_ms": round(max(per_decision), 2), "decision_episodes": len(per_decision)}
+
+
+def time_full_backups(memory, size: int) -> dict:
+    from rememberer.memory import Episode, RLEMConfig, Transition
+
+    memory.max_records = len(memory)  # full: every new key evicts
+    backup_ms, evicted = [], 0
+    stamp = time.time_ns()
+    for e in range(20):
+        task = f"Goal: craft probe {e} at {size}."
+        steps = tuple(Transition(task, f"probe state {stamp}-{e}-{t}", "get 1 stone", 1.0 if t == 9 else 0.0) for t in range(10))
+        t0 = time.perf_counter()
+        evicted += memory.apply_episode(Episode(f"probe-{stamp}-{e}", steps, final_observation="end"), RLEMConfig()).evicted
+        backup_ms.append((time.perf_counter() - t0) * 1000)
+    memory.max_records = 10**9
+    return {"backup_full_p50_ms": round(statistics.median(backup_ms), 1), "backup_full_max_ms": round(max(backup_ms), 1),
+            "evicted": evicted}
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 40000])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--episodes", type=int, default=5, help="TextCraft episodes for the decision overhead")
+    parser.add_argument("--store", default=None, help="keep the synthetic stores here (DIR/records-SIZE) and reuse them "
+                        "(default: a temporary directory)")
+    parser.add_argument("--build-only", action="store_true", help="only build (or extend) --store up to the largest size")
+    parser.add_argument("--no-backup", action="store_true", help="skip the full-memory backups (they evict records of a kept store)")
     parser.add_argument("--out", default="benchmarks/results/memory_scale.json")
     args = parser.parse_args()
 
-    from rememberer.memory import Episode, ExperienceMemory, HashingEmbedder, RLEMConfig, Transition
+    from rememberer.memory import ExperienceMemory, HashingEmbedder
+    from rememberer.tasks import load_task_set
 
+    similarity = load_task_set("textcraft").similarity("verbatim")
     rng = random.Random(0)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        memory = ExperienceMemory(Path(tmp) / "m", namespace="scale", embedder=HashingEmbedder(384), max_records=10**9)
-        built: list = []
         for size in sorted(args.sizes):
-            started = time.perf_counter()
-            batch = []
-            while len(built) < size:
-                record = _record(len(built), rng, n_goals=max(10, size // 200))
-                built.append(record.key)
-                batch.append(record)
-                if len(batch) == 1000 or len(built) == size:
-                    memory.upsert(batch)
-                    batch = []
-            build_seconds = time.perf_counter() - started
-            retrieve_ms, exact_hits = [], 0
-            for q in range(args.queries):
-                task, observation = built[rng.randrange(len(built))]
-                while memory.get(task, observation) is None:  # evicted by an earlier size's probe
-                    task, observation = built[rng.randrange(len(built))]
-                memory.embed_task(task)  # the task embedding is cached in a run
-                t0 = time.perf_counter()
-                hits = memory.retrieve(task, observation, k=12)
-                retrieve_ms.append((time.perf_counter() - t0) * 1000)
-                exact_hits += any(h.record.observation == observation for h in hits)
-            memory.max_records = size  # full: every new key evicts
-            backup_ms, evicted = [], 0
-            for e in range(20):
-                task = f"Goal: craft probe {e} at {size}."
-                steps = tuple(Transition(task, f"probe state {size}-{e}-{t}", "get 1 stone", 1.0 if t == 9 else 0.0) for t in range(10))
-                t0 = time.perf_counter()
-                evicted += memory.apply_episode(Episode(f"probe-{size}-{e}", steps, final_observation="end"), RLEMConfig()).evicted
-                backup_ms.append((time.perf_counter() - t0) * 1000)
-            memory.max_records = 10**9
-            row = {
-                "records": size,
-                "build_s": round(build_seconds, 1),
-                "retrieve_p50_ms": round(statistics.median(retrieve_ms), 2),
-                "retrieve_p95_ms": round(_p(retrieve_ms, 0.95), 2),
-                "exact_state_in_top12": f"{exact_hits}/{args.queries}",
-                "backup_full_p50_ms": round(statistics.median(backup_ms), 1),
-                "backup_full_max_ms": round(max(backup_ms), 1),
-                "evicted": evicted,
-            }
+            directory = Path(args.store or tmp) / f"records-{size}"  # one store per size, kept with --store
+            memory = ExperienceMemory(directory, namespace="scale", embedder=HashingEmbedder(384), max_records=10**9,
+                                      observation_similarity=similarity)
+            build_seconds = build(memory, directory, size)
+            if args.build_only:
+                print(f"{directory}: {len(memory)} records; built {build_seconds:.0f} s now", flush=True)
+                continue
+            row = {"records": len(memory), "built_now_s": round(build_seconds, 1)}
+            row.update({k: v for k, v in time_retrieval(memory, size, args.queries, rng, hot=False).items()})
+            row.update({f"hot_{k}": v for k, v in time_retrieval(memory, size, max(10, args.queries // 5), rng, hot=True).items()})
+            row.update(time_decisions(memory, args.episodes))
+            if not args.no_backup:
+                row.update(time_full_backups(memory, size))
+            row["load_1min"] = round(os.getloadavg()[0], 2)
             rows.append(row)
             print(row, flush=True)
+    if args.build_only:
+        return
     print()
-    print("| records | build s | retrieve p50 ms | p95 ms | exact state in top 12 | backup (full) p50 ms | max ms | evicted |")
+    print("| records | retrieve cold p50 / p95 ms | warm p50 / p95 ms | hot task warm p50 ms | exact in top 12 (hot) "
+          "| decision overhead p50 ms | backup (full) p50 / max ms | load |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['records']:,} | {r['build_s']} | {r['retrieve_p50_ms']} | {r['retrieve_p95_ms']} | {r['exact_state_in_top12']} | "
-              f"{r['backup_full_p50_ms']} | {r['backup_full_max_ms']} | {r['evicted']} |")
+        print(f"| {r['records']:,} | {r['cold_p50_ms']} / {r['cold_p95_ms']} | {r['warm_p50_ms']} / {r['warm_p95_ms']} | "
+              f"{r['hot_warm_p50_ms']} | {r['exact_state_in_top12']} ({r['hot_exact_state_in_top12']}) | "
+              f"{r['decision_overhead_p50_ms']} | {r.get('backup_full_p50_ms', '-')} / {r.get('backup_full_max_ms', '-')} | "
+              f"{r['load_1min']} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(), "rows": rows}, indent=1) + "\n")
+    out.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                               "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

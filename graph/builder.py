@@ -25,7 +25,7 @@ from rememberer.graph.context import AgentContext
 from rememberer.graph.state import Candidate, EpisodeInput, EpisodeState, Exemplar, StepRecord
 from rememberer.nodes.advise import build_prompt
 from rememberer.nodes.backup import backup_memory
-from rememberer.nodes.call_model import call_model
+from rememberer.nodes.call_model import call_model_node
 from rememberer.nodes.parse import parse_answer
 from rememberer.nodes.reset import reset_episode
 from rememberer.nodes.retrieve import retrieve_experience
@@ -102,7 +102,7 @@ builder = EpisodeGraphBuilder(EpisodeState, context_schema=AgentContext, input_s
 builder.add_node("reset", reset_episode)
 builder.add_node("retrieve", retrieve_experience)
 builder.add_node("advise", build_prompt)
-builder.add_node("call_model", call_model)
+builder.add_node("call_model", call_model_node)
 builder.add_node("parse", parse_answer)
 builder.add_node("step_env", step_environment)
 builder.add_node("backup", backup_memory)

@@ -12,7 +12,8 @@ Adding a field to :class:`AgentKnobs` adds the CLI flag, the run setting and the
 description at once. Field metadata keys: ``description`` (required), ``ge``/``gt``/``le``
 (bounds, checked at construction, NaN rejected), ``flag`` (CLI name when it differs from
 ``--field-name``), ``cli`` (False: not a flag), ``commands`` (only these subcommands),
-``switch_help`` (help of a boolean flag that flips the default), ``secret`` (never written to run directories, not shown in Studio), ``hidden`` (not shown in
+``switch_help`` (help of a boolean flag that flips the default), ``check`` (a function that
+raises a one-line ValueError for a bad value, called at construction), ``secret`` (never written to run directories, not shown in Studio), ``hidden`` (not shown in
 Studio), ``env`` (environment variable read when the value is left at its default).
 
 The ``*_instance`` fields of :class:`AgentContext` are the injection seams: a runner or a test
@@ -47,9 +48,11 @@ def knob_label(f: Field) -> str:
 
 
 def check_fields(obj: Any) -> None:
-    """Apply the declared bounds of ``obj``'s fields; one-line ValueError naming the knob and its flag."""
+    """Apply the declared bounds and checks of ``obj``'s fields; one-line ValueError naming the knob and its flag."""
     for f in fields(obj):
         value = getattr(obj, f.name)
+        if value is not None and "check" in f.metadata:
+            f.metadata["check"](knob_label(f), value)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         name = knob_label(f)
@@ -71,6 +74,16 @@ def apply_env(obj: Any) -> None:
             setattr(obj, f.name, os.environ[env])
 
 
+def check_memory_url(name: str, value: Any) -> None:
+    """A Chroma server URL: ``http(s)://HOST[:PORT]`` (the store parses it the same way)."""
+    from rememberer.memory.store import parse_memory_url
+
+    try:
+        parse_memory_url(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 @dataclass(kw_only=True)
 class AgentKnobs:
     """The plain knobs of one episode: everything the CLI, Studio and notebooks can set."""
@@ -87,6 +100,11 @@ class AgentKnobs:
     api_key: str | None = knob(None, "Key for the endpoint (else $OPENAI_API_KEY).", secret=True)
     memory_dir: str = knob(".rememberer/memory", "Chroma directory of the experience memory (shared across runs).",
                            env="REMEMBERER_MEMORY_DIR")
+    memory_url: str | None = knob(
+        None, "Chroma server (http://HOST:PORT, started with `chroma run`) that holds the memory instead of --memory-dir; "
+        "processes and hosts can share it.", env="REMEMBERER_MEMORY_URL", check=check_memory_url)
+    max_records: int = knob(5000, "Records the memory keeps; beyond that the least recently updated ones not annotated "
+                            "are evicted.", ge=1)
     namespace: str | None = knob(None, "Memory namespace; defaults to the task set name, plus '.<scheme>' for goal-relative keys (textcraft.roles).")
     training: bool = knob(True, "Run the RLEM backup at episode end (False = frozen memory).", cli=False)
     use_memory: bool = knob(True, "Retrieve exemplars (False = no-memory baseline).", flag="--no-memory", commands=("eval",),

@@ -76,11 +76,27 @@ from .similarity import ObservationSimilarity, combine, cosine_from_distance, ex
 
 POOL_FORMAT = "rememberer-pool/1"
 
+SAME_TASK_DISTANCE = 1e-3
+"""Cosine distance within which a record's task embedding counts as the query task's own
+(identical texts give 0 up to float32 rounding, about 1e-7)."""
+
 
 
 
 class IncompatibleMemoryError(MemoryStoreError):
     """The store was written with another embedding model or a newer schema."""
+
+
+@dataclass
+class _ReadCache:
+    """What :meth:`ExperienceMemory.retrieve` may reuse while the write generation holds."""
+
+    generation: Any
+    records: dict[str, ExperienceRecord | None] = field(default_factory=dict)
+    neighbours: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    same_task: dict[str, tuple[list[str], bool]] = field(default_factory=dict)
+    """task → (ids of its records, whether that is every one of them)."""
+    absent: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -216,6 +232,8 @@ class ExperienceMemory:
         """Records a read skipped because they cannot be decoded: id → error (see :meth:`repair`)."""
         self._thread_lock = threading.RLock()
         self._embedding_cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._local_generation = 0
+        self._read_cache: _ReadCache | None = None
         self._client = client if client is not None else self._open_client()
         self._collection = self._open_collection()
 
@@ -322,10 +340,7 @@ class ExperienceMemory:
         import socket
         import uuid
 
-        if not hasattr(self, "_locks"):
-            self._locks = self._client.get_or_create_collection(
-                "rememberer-locks", metadata={"hnsw:space": "l2"}, embedding_function=None
-            )
+        self._generation_locks()
         token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
         lock_id = f"write:{self.collection_name}"
         delay = 0.005
@@ -348,7 +363,15 @@ class ExperienceMemory:
             self._locks.delete(ids=[lock_id], where={"owner": token})
 
     def _after_write(self, records: int | None = None) -> None:
-        """Record the committed state in the manifest (persistent stores; under the write lock)."""
+        """After every committed write, under the write lock: a new write generation (what
+        tells readers in any process that their cached records are stale) and, for a directory,
+        the committed state in the manifest (which holds the generation there)."""
+        self._local_generation += 1
+        self._read_cache = None
+        if self.url is not None:
+            self._generation_locks().upsert(ids=[self._generation_id], embeddings=[[0.0]],
+                                            metadatas=[{"generation": f"{os.getpid()}:{time.time_ns()}:{self._local_generation}"}])
+            return
         if self.path is None:
             return
         manifest.write_manifest(
@@ -361,6 +384,44 @@ class ExperienceMemory:
                 "embedding_model": self.embedder.model_id,
             },
         )
+
+    def _generation_locks(self) -> Any:
+        """The server's ``rememberer-locks`` collection: write locks and write generations."""
+        if not hasattr(self, "_locks"):
+            self._locks = self._client.get_or_create_collection(
+                "rememberer-locks", metadata={"hnsw:space": "l2"}, embedding_function=None
+            )
+        return self._locks
+
+    @property
+    def _generation_id(self) -> str:
+        return f"generation:{self.collection_name}"
+
+    def _generation(self) -> Any:
+        """The committed write generation as every process sees it: the manifest's counter (a
+        directory), the server's generation record (a server), or this object's (in memory)."""
+        if self.url is not None:
+            found = self._generation_locks().get(ids=[self._generation_id], include=["metadatas"])["metadatas"]
+            return found[0].get("generation") if found else None
+        if self.path is not None:
+            data = manifest.read_manifest(self.path) or {"collections": {}}
+            entry = data["collections"].get(self.collection_name) or {}
+            return entry.get("generation", 0), entry.get("updated_at")
+        return self._local_generation
+
+    def _cache(self) -> "_ReadCache":
+        """Decoded records and same-task candidate lists, valid while the write generation is
+        unchanged. The generation is read *before* any record, and every write commits its
+        records before it moves the generation, so a cache can only be older than the store
+        for as long as the generation has not moved yet; then it is dropped whole."""
+        generation = self._generation()
+        cache = self._read_cache
+        if cache is None or cache.generation != generation or len(cache.records) > self.read_cache_records:
+            cache = self._read_cache = _ReadCache(generation)
+        return cache
+
+    read_cache_records = 50_000
+    """Decoded records kept for retrieval before the cache starts afresh."""
 
     # ------------------------------------------------------------------ embeddings
     def embed_task(self, task: str) -> list[float]:
@@ -435,34 +496,60 @@ class ExperienceMemory:
 
         Candidates are the ANN neighbours of the task embedding plus every record of the same
         task (so a task with many stored states cannot crowd the exact state out of the ANN
-        window); they are scored with the task set's combined similarity and sorted by
-        (score, action visits), as the original ranks exemplars.
+        window) plus the exact stored state; they are scored with the task set's combined
+        similarity and sorted by (score, action visits), as the original ranks exemplars.
+
+        Cost: one ANN query for ids and distances only, once per task and write generation;
+        records come decoded from a cache valid for that generation (:meth:`_cache`), so only
+        records not seen since the last write anywhere are fetched. The same-task records are
+        the window's own when the window reaches past the task (its farthest neighbour is not
+        at distance 0, so every record with the task's embedding is nearer, up to the ANN
+        index's recall); only a task that fills the window is looked up in the metadata (once
+        per generation). No ``count()``: an empty store answers the query with no ids.
         """
-        total = len(self)
-        if total == 0 or k <= 0:
+        if k <= 0:
             return []
-        vector = self.embed_task(task)
-        hits = self._collection.query(
-            query_embeddings=[vector],
-            n_results=min(self.candidate_pool, total),
-            include=["metadatas", "distances"],
-        )
-        candidates: dict[str, tuple[float, dict[str, Any]]] = {}
-        for rid, meta, dist in zip(hits["ids"][0], hits["metadatas"][0], hits["distances"][0]):
-            candidates[rid] = (cosine_from_distance(dist), meta)
-        same_task = self._collection.get(where={"task": task}, include=["metadatas"], limit=self.same_task_limit)
-        for rid, meta in zip(same_task["ids"], same_task["metadatas"]):
-            candidates[rid] = (1.0, meta)
-        # The exact stored state is always a candidate, however many states the task has.
+        cache = self._cache()
+        neighbours = cache.neighbours.get(task)
+        if neighbours is None:  # the ANN window depends on the task alone: once per task and generation
+            hits = self._collection.query(query_embeddings=[self.embed_task(task)], n_results=self.candidate_pool,
+                                          include=["distances"])
+            neighbours = cache.neighbours[task] = list(zip(hits["ids"][0], hits["distances"][0])) if hits["ids"] else []
+        if not neighbours:
+            return []
+        candidates: dict[str, float] = {}
+        for rid, dist in neighbours:
+            candidates[rid] = cosine_from_distance(dist)
+        self._fetch(cache, [rid for rid in candidates if rid not in cache.records and rid not in cache.absent])
+        entry = cache.same_task.get(task)
+        if entry is None:
+            if len(neighbours) < self.candidate_pool or neighbours[-1][1] > SAME_TASK_DISTANCE:
+                # The window reaches past every record of the task (one task text, one embedding:
+                # distance 0), so they are all in it already: no query over the metadata.
+                ids = [rid for rid, _ in neighbours if (r := cache.records.get(rid)) is not None and r.task == task]
+                entry = (ids, False)
+            else:  # the task fills the window: its other states come from the metadata
+                ids = self._collection.get(where={"task": task}, include=[], limit=self.same_task_limit)["ids"]
+                entry = (ids, len(ids) < self.same_task_limit)
+            cache.same_task[task] = entry
+        same_task, every_state = entry
+        for rid in same_task:
+            candidates[rid] = 1.0
+        # The exact stored state is always a candidate, however many states the task has. A
+        # same-task page shorter than its limit holds every state of the task: then a state not
+        # in it is not stored, and needs no lookup; otherwise it is looked up by id.
         exact_id = record_id(task, observation)
-        if exact_id not in candidates:
-            exact = self._collection.get(ids=[exact_id], include=["metadatas"])
-            for rid, meta in zip(exact["ids"], exact["metadatas"]):
-                candidates[rid] = (1.0, meta)
+        wanted = [rid for rid in candidates if rid not in cache.records and rid not in cache.absent]
+        if (exact_id not in candidates and not every_state
+                and exact_id not in cache.records and exact_id not in cache.absent):
+            wanted.append(exact_id)
+        self._fetch(cache, wanted)
+        if exact_id not in candidates and exact_id in cache.records:
+            candidates[exact_id] = 1.0
         scored = []
-        for rid, (task_sim, meta) in candidates.items():
-            record = self._decode_or_skip(rid, meta)
-            if record is None:
+        for rid, task_sim in candidates.items():
+            record = cache.records.get(rid)
+            if record is None:  # undecodable (listed in `skipped`), or deleted since the query
                 continue
             obs_sim = float(self.observation_similarity(observation, record.observation))
             task_sim = max(0.0, min(1.0, task_sim))
@@ -470,6 +557,15 @@ class ExperienceMemory:
             scored.append(ScoredRecord(record, score, task_sim, obs_sim))
         scored.sort(key=lambda s: (-s.score, -s.record.action_visits))
         return scored[:k]
+
+    def _fetch(self, cache: "_ReadCache", ids: list[str]) -> None:
+        """Decode the records ``ids`` into the cache (ids not stored are remembered as absent)."""
+        if not ids:
+            return
+        found = self._collection.get(ids=ids, include=["metadatas"])
+        for rid, meta in zip(found["ids"], found["metadatas"]):
+            cache.records[rid] = self._decode_or_skip(rid, meta)
+        cache.absent.update(rid for rid in ids if rid not in cache.records)
 
     def best_match(self, task: str, observation: str) -> ExperienceRecord | None:
         """The most similar record (used for the similarity-based n-step bootstrap)."""
@@ -507,7 +603,7 @@ class ExperienceMemory:
         if len(victims) < overflow:
             raise MemoryStoreError(
                 f"memory {self.path}:{self.namespace} is full of pinned records "
-                f"(max_records={self.max_records}); open it with a larger max_records"
+                f"(max_records={self.max_records}); raise --max-records (max_records)"
             )
         for start in range(0, len(victims), 2000):
             self._collection.delete(ids=victims[start:start + 2000])
@@ -666,19 +762,36 @@ def _read_pool(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def parse_memory_url(url: str) -> tuple[str, int, bool]:
+    """``(host, port, ssl)`` of a Chroma server URL ``http(s)://HOST[:PORT]`` (a bare
+    ``HOST:PORT`` means http). ValueError naming what is wrong otherwise."""
+    from urllib.parse import urlparse
+
+    text = url.strip()
+    if not text or any(ch.isspace() for ch in text):
+        raise ValueError(f"memory URL {url!r} is not http://HOST:PORT")
+    parsed = urlparse(text if "://" in text else f"http://{text}")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise ValueError(f"memory URL {url!r} has a bad port") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/") \
+            or parsed.query or parsed.fragment:
+        raise ValueError(f"memory URL {url!r} is not http://HOST:PORT")
+    ssl = parsed.scheme == "https"
+    return parsed.hostname, port or (443 if ssl else 8000), ssl
+
+
 def _http_client(url: str, settings: Any) -> Any:
     """A Chroma HttpClient for ``http://host:port`` (a ``chroma run`` server)."""
     import chromadb
-    from urllib.parse import urlparse
 
-    parsed = urlparse(url if "://" in url else f"http://{url}")
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise MemoryStoreError(f"memory URL {url!r} is not http://HOST:PORT")
     try:
-        client = chromadb.HttpClient(
-            host=parsed.hostname, port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-            ssl=parsed.scheme == "https", settings=settings,
-        )
+        host, port, ssl = parse_memory_url(url)
+    except ValueError as exc:
+        raise MemoryStoreError(str(exc)) from None
+    try:
+        client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
         client.heartbeat()
     except Exception as exc:
         raise MemoryStoreError(f"cannot reach the memory server at {url}: {type(exc).__name__}: {exc}") from None

@@ -8,9 +8,11 @@ other model error is recorded and handled like malformed output.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from functools import lru_cache
 
+from langgraph._internal._runnable import RunnableCallable
 from langgraph.runtime import Runtime
 
 from rememberer.graph.context import AgentContext, agent_context
@@ -51,8 +53,8 @@ def _ranked(state: EpisodeState, ctx: AgentContext, model, prompt: str, valid: l
     }
 
 
-def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
-    ctx = agent_context(runtime)
+def _prepare(state: EpisodeState, ctx: AgentContext):
+    """What one model call needs: (model, prompt, valid actions, earlier outputs, rank?, kwargs)."""
     model = resources.model(ctx)
     raw_outputs = list(state.get("raw_outputs", []))
     prompt = state["prompt"]
@@ -60,34 +62,31 @@ def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
         tasks = resources.task_set(ctx)
         prompt = prompt + raw_outputs[-1].rstrip() + render_correction(state.get("parse_error") or "unusable answer", tasks.action_hint)
     valid = state.get("valid_actions")
-    if (
+    rank = (
         ctx.decoding in ("rank", "auto")
         and hasattr(model, "score_actions")
-        and valid
+        and bool(valid)
         and not raw_outputs
         and not any(a.endswith("[...]") for a in valid)
-    ):
-        try:
-            return _ranked(state, ctx, model, prompt, valid)
-        except ValueError:
-            pass  # the prompt leaves no room to score in the context window: generate instead
+    )
     kwargs: dict = {"stop": STOP}
     if is_llamacpp(model):
         kwargs["grammar"] = _grammar(tuple(valid) if valid else None)
-    started = time.perf_counter()
-    try:
-        output = model.invoke(prompt, **kwargs)
-    except ModelUnavailableError:
-        raise  # the embedded model crashed or timed out, or the endpoint is gone: stop the run
-    except Exception as exc:
-        name = type(exc).__name__
-        if name in _FATAL or "ConnectionError" in name:
-            raise ModelUnavailableError(f"model endpoint failed ({name}): {exc}") from exc
-        return {
-            "raw_outputs": raw_outputs + [""],
-            "parse_error": f"model error: {name}: {str(exc)[:200]}",
-            "model_seconds": state.get("model_seconds", 0.0) + time.perf_counter() - started,
-        }
+    return model, prompt, valid, raw_outputs, rank, kwargs
+
+
+def _failed(state: EpisodeState, raw_outputs: list[str], exc: Exception, started: float) -> dict:
+    name = type(exc).__name__
+    if name in _FATAL or "ConnectionError" in name:
+        raise ModelUnavailableError(f"model endpoint failed ({name}): {exc}") from exc
+    return {
+        "raw_outputs": raw_outputs + [""],
+        "parse_error": f"model error: {name}: {str(exc)[:200]}",
+        "model_seconds": state.get("model_seconds", 0.0) + time.perf_counter() - started,
+    }
+
+
+def _answered(state: EpisodeState, model, prompt: str, raw_outputs: list[str], output: object, started: float) -> dict:
     elapsed = time.perf_counter() - started
     text = _text(output)
     usage = getattr(output, "usage_metadata", None) or {}
@@ -100,3 +99,46 @@ def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
         "completion_tokens": state.get("completion_tokens", 0) + completion_tokens,
         "model_seconds": state.get("model_seconds", 0.0) + elapsed,
     }
+
+
+def call_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
+    ctx = agent_context(runtime)
+    model, prompt, valid, raw_outputs, rank, kwargs = _prepare(state, ctx)
+    if rank:
+        try:
+            return _ranked(state, ctx, model, prompt, valid)
+        except ValueError:
+            pass  # the prompt leaves no room to score in the context window: generate instead
+    started = time.perf_counter()
+    try:
+        output = model.invoke(prompt, **kwargs)
+    except ModelUnavailableError:
+        raise  # the embedded model crashed or timed out, or the endpoint is gone: stop the run
+    except Exception as exc:
+        return _failed(state, raw_outputs, exc, started)
+    return _answered(state, model, prompt, raw_outputs, output, started)
+
+
+async def acall_model(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
+    """The same node on an event loop (``ainvoke``, ``abatch``, ``astream``): the model is awaited
+    (``model.ainvoke``: a remote endpoint waits without holding a thread), so concurrent episodes
+    are not capped by the loop's executor, which runs the short synchronous nodes."""
+    ctx = agent_context(runtime)
+    model, prompt, valid, raw_outputs, rank, kwargs = _prepare(state, ctx)
+    if rank:
+        try:
+            return await asyncio.to_thread(_ranked, state, ctx, model, prompt, valid)
+        except ValueError:
+            pass
+    started = time.perf_counter()
+    try:
+        output = await model.ainvoke(prompt, **kwargs)
+    except ModelUnavailableError:
+        raise
+    except Exception as exc:
+        return _failed(state, raw_outputs, exc, started)
+    return _answered(state, model, prompt, raw_outputs, output, started)
+
+
+call_model_node = RunnableCallable(call_model, acall_model, name="call_model", trace=False)
+"""``call_model`` with its async twin: what the graph registers."""

@@ -105,8 +105,10 @@ def memory(ctx: AgentContext) -> ExperienceMemory:
         return ctx.memory_instance
     tasks = task_set(ctx)
     namespace = memory_namespace(ctx)
-    return _cached(("memory", ctx.memory_dir, namespace, tasks.name),
-                   lambda: open_memory(tasks, ctx.memory_dir, keys=ctx.memory_keys, namespace=namespace))
+    where = ("url", ctx.memory_url) if ctx.memory_url else ("dir", ctx.memory_dir)
+    return _cached(("memory", *where, namespace, tasks.name, ctx.max_records),
+                   lambda: open_memory(tasks, ctx.memory_dir, keys=ctx.memory_keys, namespace=namespace,
+                                       url=ctx.memory_url, max_records=ctx.max_records))
 
 
 def model(ctx: AgentContext) -> Any:

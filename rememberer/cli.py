@@ -192,7 +192,6 @@ def episode_status(wins: int, played: int, result) -> str:
 
 def _run_protocol(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.progress import Progress
 
     from rememberer.runner import Run
     from rememberer.tasks import load_task_set
@@ -212,9 +211,25 @@ def _run_protocol(args: argparse.Namespace) -> int:
     train_goals = _pick(tasks.goals(settings.train_split), settings.train_goals, settings.train_split, "train_goals") if do_train else []
     test_goals = _pick(tasks.goals(settings.test_split), settings.test_goals, settings.test_split, "test_goals") if do_eval else []
     with console.status("loading model, memory and task set…"):
-        run = Run(settings, task_set=tasks, resume=bool(resume))
+        if settings.ray:
+            from rememberer.distributed import RayRun
+
+            run = RayRun(settings, task_set=tasks, resume=bool(resume))
+        else:
+            run = Run(settings, task_set=tasks, resume=bool(resume))
+    try:
+        return _play_protocol(args, run, settings, tasks, train_goals, test_goals, console, started)
+    finally:
+        if hasattr(run, "close"):
+            run.close()
+
+
+def _play_protocol(args, run, settings, tasks, train_goals, test_goals, console, started) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
     console.print(
-        f"run [bold]{run.run_id}[/] · task {tasks.name} · model {settings.model} · memory {run.memory.path} "
+        f"run [bold]{run.run_id}[/] · task {tasks.name} · model {settings.model} · memory {run.memory.path or run.memory.url} "
         f"({len(run.memory)} records) · step cap {run.step_cap}"
     )
     with Progress(*progress_columns(), console=console) as progress:
@@ -227,16 +242,17 @@ def _run_protocol(args: argparse.Namespace) -> int:
                 if result.epoch == 0 and result.success and settings.drop_solved and settings.epochs > 1:
                     progress.update(phase.bar, total=progress.tasks[phase.bar].total - (settings.epochs - 1))
 
-            run.train(train_goals, settings.epochs, on_train)
+            run.train(train_goals, settings.epochs, on_train, concurrency=settings.concurrency)
         if test_goals:
             phase = PhaseProgress(progress, "eval" if settings.use_memory else "baseline", len(test_goals), run.step_cap)
             run.on_step = phase.step
-            run.evaluate(test_goals, phase.episode, phase="eval" if settings.use_memory else "baseline")
+            run.evaluate(test_goals, phase.episode, phase="eval" if settings.use_memory else "baseline",
+                         concurrency=settings.concurrency)
             if getattr(args, "baseline", False):
                 phase = PhaseProgress(progress, "baseline", len(test_goals), run.step_cap)
                 run.on_step = phase.step
                 run.context.use_memory = False
-                run.evaluate(test_goals, phase.episode, phase="baseline")
+                run.evaluate(test_goals, phase.episode, phase="baseline", concurrency=settings.concurrency)
                 run.context.use_memory = True
         run.on_step = None
     summary = run.summary(time.perf_counter() - started)

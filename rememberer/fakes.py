@@ -47,6 +47,48 @@ class AdviceFollowingModel(GenericFakeChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=answer))])
 
 
+class SlowModel(AdviceFollowingModel):
+    """:class:`AdviceFollowingModel` that answers after ``latency`` seconds, like a remote
+    endpoint: a synchronous call sleeps (holding its thread), an asynchronous one awaits (holding
+    nothing). ``in_flight`` and ``peak`` count the calls under way (for concurrency checks)."""
+
+    latency: float = 0.2
+    in_flight: int = 0
+    peak: int = 0
+
+    def _enter(self) -> None:
+        with _COUNT_LOCK:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+
+    def _leave(self) -> None:
+        with _COUNT_LOCK:
+            self.in_flight -= 1
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        import time
+
+        self._enter()
+        try:
+            time.sleep(self.latency)
+            return super()._generate(messages, stop=stop, **kwargs)
+        finally:
+            self._leave()
+
+    async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
+        import asyncio
+
+        self._enter()
+        try:
+            await asyncio.sleep(self.latency)
+            return super()._generate(messages, stop=stop, **kwargs)
+        finally:
+            self._leave()
+
+
+_COUNT_LOCK = __import__("threading").Lock()
+
+
 class BrokenModel(FakeListChatModel):
     """Raises a non-fatal error on every call."""
 
@@ -57,6 +99,7 @@ class BrokenModel(FakeListChatModel):
 FAKE_SPECS = {
     "fake:advice": "AdviceFollowingModel: follows the last exemplar's advice, else the first valid action",
     "fake:script:A|B|…": "answers A, then B, … in order, cycling (e.g. 'fake:script:move right -> 1.0 go')",
+    "fake:slow[:SECONDS]": "SlowModel: fake:advice answering after SECONDS (default 0.2), like a remote endpoint",
     "scripted:p=P[,seed=S]": "ControlledPolicy: the top advised valid action with probability P, else a random valid one",
 }
 
@@ -68,6 +111,14 @@ def from_spec(spec: str):
         return AdviceFollowingModel(default=rest or None)
     if kind == "script" and rest:
         return scripted(*rest.split("|"))
+    if kind == "slow":
+        try:
+            latency = float(rest) if rest else 0.2
+        except ValueError:
+            latency = float("nan")
+        if not 0.0 <= latency <= 600.0:  # also NaN
+            raise ValueError(f"bad latency in fake model spec {spec!r} (seconds in [0, 600])")
+        return SlowModel(latency=latency)
     raise ValueError(f"unknown fake model spec {spec!r} (known: {', '.join(FAKE_SPECS)})")
 
 

@@ -81,6 +81,12 @@ class RunSettings(AgentKnobs):
     drop_solved: bool = knob(True, "Replay only unsolved goals after the first epoch (the paper's protocol).",
                              flag="--keep-solved", switch_help="replay solved goals in later epochs")
     save_prompts: bool = knob(False, "Keep full prompts in trajectories.jsonl.")
+    concurrency: int = knob(1, "Episodes of an epoch played at once in this process (threads; each commits on its own). "
+                            "Worth it with a remote model; the embedded model answers one call at a time.", ge=1, le=256)
+    ray: str | None = knob(None, "Play the episodes on Ray workers: 'local' starts Ray on this machine, else the address "
+                           "of a running cluster (HOST:6379 or ray://HOST:10001). Needs --memory-url (the workers share "
+                           "that memory server) and the [ray] extra.")
+    workers: int = knob(4, "Ray episode workers with --ray (each plays one episode at a time).", ge=1, le=1024)
     task_options: dict[str, Any] = knob(
         {}, "An option of the task set's loader as KEY=VALUE, repeatable; `rememberer tasks` lists each task set's options.",
         flag="--task-option",
@@ -92,6 +98,15 @@ class RunSettings(AgentKnobs):
         super().__post_init__()
         self.task_options = check_task_options(self.task_set, self.task_options)  # typed; unknown keys refused
         check_run_location(self.runs_dir, self.run_name, must_be_new=False)  # a resume names an existing run
+        if self.ray is not None:
+            import importlib.util
+
+            if not self.ray.strip():
+                raise ValueError("--ray needs 'local' or a cluster address")
+            if not self.memory_url:
+                raise ValueError("--ray needs --memory-url (or $REMEMBERER_MEMORY_URL): the workers share one memory server")
+            if importlib.util.find_spec("ray") is None:
+                raise ValueError("--ray needs the ray package: pip install 'rememberer[ray]'")
 
     def public(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("secret")}
@@ -255,6 +270,7 @@ class Run:
             "code_version": code_version(),
             "memory": {
                 "path": str(self.memory.path) if self.memory.path else None,
+                "url": getattr(self.memory, "url", None),
                 "namespace": self.memory.namespace,
                 "embedding_model": self.memory.embedder.model_id,
                 "records_at_start": len(self.memory),
@@ -300,37 +316,20 @@ class Run:
         except TaskError as exc:
             error = str(exc)
             state = self.app.get_state(config).values or {}
-        steps = state.get("steps", [])
-        result = EpisodeResult(
-            phase=phase,
-            epoch=epoch,
-            goal_id=goal_id,
-            episode_id=episode_id,
-            success=bool(state.get("success")) and error is None,
-            reward=float(state.get("total_reward", 0.0)),
-            steps=len(steps),
-            fallbacks=int(state.get("fallbacks", 0)),
-            retries=int(state.get("retries", 0)),
-            truncated=bool(state.get("truncated")),
-            prompt_tokens=sum(s.prompt_tokens for s in steps),
-            completion_tokens=sum(s.completion_tokens for s in steps),
-            model_seconds=round(sum(s.model_seconds for s in steps), 3),
-            wall_seconds=round(time.perf_counter() - started, 3),
-            actions=[s.action for s in steps],
-            backup=state.get("backup", {}),
-            error=error,
-        )
+        result = episode_result(state, phase=phase, epoch=epoch, goal_id=goal_id, episode_id=episode_id,
+                                started=started, error=error)
         exclude = None if self.settings.save_prompts else {"prompt"}
+        self._commit(result, [s.model_dump(exclude=exclude) for s in state.get("steps", [])])
+        return result
+
+    def _commit(self, result: EpisodeResult, steps: list[dict[str, Any]]) -> None:
+        """Write an episode's trajectory, then its ``episodes.jsonl`` line (its commit record)."""
         with self._commit_lock:
-            self._append(
-                "trajectories.jsonl",
-                {"episode_id": episode_id, "phase": phase, "steps": [s.model_dump(exclude=exclude) for s in steps]},
-            )
+            self._append("trajectories.jsonl", {"episode_id": result.episode_id, "phase": result.phase, "steps": steps})
             self._append("episodes.jsonl", asdict(result))  # the commit record of the episode
             self.results.append(result)
-            self._finished[(phase, epoch, goal_id)] = result
-            self.checkpointer.delete_thread(episode_id)
-        return result
+            self._finished[(result.phase, result.epoch, result.goal_id)] = result
+            self.checkpointer.delete_thread(result.episode_id)
 
     def _drive(self, graph_input: dict[str, Any] | None, config: dict[str, Any], episode_id: str) -> dict[str, Any]:
         """Run (or continue) one episode to its end; report each executed step to ``on_step``."""
@@ -410,7 +409,7 @@ class Run:
             "run_dir": str(self.directory),
             "task_set": self.tasks.name,
             "model_id": model_id(self.context.model_instance, self.settings.model),
-            "memory_dir": str(self.memory.path) if self.memory.path else None,
+            "memory_dir": str(self.memory.path) if self.memory.path else getattr(self.memory, "url", None),
             "memory": self.memory.stats(),
             "phases": {p: block([r for r in self.results if r.phase == p]) for p in phases},
             "train_epochs": {},
@@ -426,6 +425,31 @@ class Run:
         (self.directory / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
         plot_learning_curve(summary, self.directory / "learning_curve.png")
         return summary
+
+
+def episode_result(state: dict[str, Any], *, phase: str, epoch: int, goal_id: str, episode_id: str, started: float,
+                   error: str | None) -> EpisodeResult:
+    """The result line of an episode from its final graph state."""
+    steps = state.get("steps", [])
+    return EpisodeResult(
+        phase=phase,
+        epoch=epoch,
+        goal_id=goal_id,
+        episode_id=episode_id,
+        success=bool(state.get("success")) and error is None,
+        reward=float(state.get("total_reward", 0.0)),
+        steps=len(steps),
+        fallbacks=int(state.get("fallbacks", 0)),
+        retries=int(state.get("retries", 0)),
+        truncated=bool(state.get("truncated")),
+        prompt_tokens=sum(s.prompt_tokens for s in steps),
+        completion_tokens=sum(s.completion_tokens for s in steps),
+        model_seconds=round(sum(s.model_seconds for s in steps), 3),
+        wall_seconds=round(time.perf_counter() - started, 3),
+        actions=[s.action for s in steps],
+        backup=state.get("backup", {}),
+        error=error,
+    )
 
 
 def _finished_state(values: dict[str, Any], training: bool) -> bool:

@@ -22,9 +22,10 @@ from rememberer.graph.context import AgentKnobs, literal_choices
 
 GROUPS = {
     "task and model": ("task_set", "model", "base_url", "api_key"),
-    "memory and learning": ("memory_dir", "namespace", "memory_keys", "prune_actions", "gamma", "update_mode", "learning_rate", "n_step", "random_advice",
+    "memory and learning": ("memory_dir", "memory_url", "max_records", "namespace", "memory_keys", "prune_actions", "gamma", "update_mode", "learning_rate", "n_step", "random_advice",
                             "advice", "discourage", "aggregate_q", "exemplar_choice"),
     "output": ("runs_dir", "run_name", "save_prompts"),
+    "scaling out": ("concurrency", "ray", "workers"),
     "task set options": ("task_options",),
 }
 """Where a flag is listed in ``--help``; fields not named here go to 'protocol'."""

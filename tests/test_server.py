@@ -121,3 +121,36 @@ def test_unreachable_server_is_a_clear_error(monkeypatch):
 
     with pytest.raises(MemoryStoreError, match="cannot reach the memory server"):
         ExperienceMemory(url=f"http://127.0.0.1:{_free_port()}", embedder=HashingEmbedder(32))
+
+
+def test_cli_train_with_memory_url_writes_to_the_server(chroma_server, tmp_path, monkeypatch):
+    from rememberer.cli import main
+
+    monkeypatch.delenv("REMEMBERER_MEMORY_URL", raising=False)
+    argv = ["train", "--task", "chain", "--model", "fake:advice", "--memory-url", chroma_server, "--memory-dir",
+            str(tmp_path / "unused"), "--runs-dir", str(tmp_path / "runs"), "--run-name", "srv", "--train-goals", "2",
+            "--epochs", "1", "--concurrency", "2"]
+    assert main(argv) == 0
+    assert not (tmp_path / "unused").exists()
+    import json
+
+    config = json.loads((tmp_path / "runs" / "srv" / "config.json").read_text())
+    assert config["memory"]["url"] == chroma_server and config["memory"]["path"] is None
+    import chromadb
+    from chromadb.config import Settings
+
+    host, port = chroma_server.removeprefix("http://").split(":")
+    client = chromadb.HttpClient(host=host, port=int(port), settings=Settings(anonymized_telemetry=False))
+    assert client.get_collection("rememberer-chain").count() == 2 + 3  # corridor-3 and corridor-4 states
+
+
+def test_a_warm_reader_on_the_server_sees_another_clients_write(chroma_server):
+    reader = ExperienceMemory(url=chroma_server, namespace="gen", embedder=HashingEmbedder(32))
+    writer = ExperienceMemory(url=chroma_server, namespace="gen", embedder=HashingEmbedder(32))
+    assert reader.retrieve("t", "o", k=2) == []
+    writer.apply_episode(Episode("a", (Transition("t", "o", "act", 0.0),), final_observation="end"), RLEMConfig())
+    assert reader.retrieve("t", "o", k=2)[0].record.max_q == 0.0  # cached now
+    writer.apply_episode(Episode("b", (Transition("t", "o", "act", 1.0),), final_observation="end"), RLEMConfig())
+    assert reader.retrieve("t", "o", k=2)[0].record.max_q == pytest.approx(0.5)
+    writer.apply_episode(Episode("c", (Transition("t", "o2", "act", 1.0),), final_observation="end"), RLEMConfig())
+    assert {h.record.observation for h in reader.retrieve("t", "o", k=2)} == {"o", "o2"}

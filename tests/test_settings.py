@@ -77,6 +77,14 @@ def test_studio_facing_plain_view_has_no_secrets_or_instances():
         (["--task-option", "pool"], "--task-option expects KEY=VALUE, got 'pool'"),
         (["--model", "openai:x", "--base-url", "http://127.0.0.1:9", "--api-key", "k"], "cannot use the model endpoint"),
         (["--model", "fake:nonsense"], "unknown fake model spec"),
+        (["--max-records", "0"], "max_records (--max-records) must be ≥ 1"),
+        (["--concurrency", "0"], "concurrency (--concurrency) must be ≥ 1"),
+        (["--concurrency", "1000"], "concurrency (--concurrency) must be ≤ 256"),
+        (["--concurrency", "two"], "invalid int value: 'two'"),
+        (["--memory-url", "ftp://127.0.0.1:8000"], "memory_url (--memory-url): memory URL 'ftp://127.0.0.1:8000' is not http://HOST:PORT"),
+        (["--memory-url", "http://127.0.0.1:99999"], "memory_url (--memory-url): memory URL 'http://127.0.0.1:99999' has a bad port"),
+        (["--memory-url", "http://127.0.0.1:8000/some/path"], "is not http://HOST:PORT"),
+        (["--memory-url", "http://127.0.0.1:9"], "cannot reach the memory server at http://127.0.0.1:9"),
     ],
 )
 def test_bad_arguments_are_rejected_in_one_line_and_leave_no_run_directory(flags, message, tmp_path, capsys):
@@ -236,3 +244,58 @@ def test_the_runner_reports_each_step_of_the_running_episode(tmp_path):
     run.evaluate(["corridor-3"])
     steps = run.results[-1].steps
     assert steps >= 2 and [s for g, s in seen if g == "corridor-3"] == list(range(steps + 1))
+
+
+def test_a_bad_memory_url_in_the_environment_is_rejected_before_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("REMEMBERER_MEMORY_URL", "http://")
+    runs = tmp_path / "runs"
+    assert main(["run", "--task", "chain", "--model", "fake:advice", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "memory_url (--memory-url): memory URL 'http://' is not http://HOST:PORT" in err and len(err.splitlines()) == 1
+    assert not runs.exists()
+
+
+def test_max_records_reaches_the_memory_and_caps_it(tmp_path):
+    argv = ["train", "--task", "chain", "--model", "fake:advice", "--memory-dir", str(tmp_path / "m"), "--keys", "verbatim",
+            "--runs-dir", str(tmp_path / "runs"), "--run-name", "capped", "--max-records", "3", "--train-goals", "2",
+            "--epochs", "1", "--keep-solved"]
+    assert main(argv) == 0
+    from rememberer.memory import ExperienceMemory, MiniLMEmbedder  # noqa: F401
+
+    config = json.loads((tmp_path / "runs" / "capped" / "config.json").read_text())
+    assert config["settings"]["max_records"] == 3 and config["context"]["max_records"] == 3
+    from rememberer.memory import MemoryReader
+
+    reader = MemoryReader(tmp_path / "m", namespace="chain")
+    records = list(reader.records())
+    assert 0 < len(records) <= 3  # two corridors have five states between them
+
+
+def test_the_message_of_a_memory_full_of_pinned_records_names_a_real_flag(memory_factory, tmp_path):
+    from rememberer.memory import MemoryStoreError
+
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps({"format": "rememberer-pool/1", "records": [
+        {"task": "t", "observation": f"o{i}", "actions": [{"action": "a", "q": 1.0}]} for i in range(3)]}))
+    memory = memory_factory(max_records=2)
+    with pytest.raises(MemoryStoreError, match="raise --max-records"):
+        memory.import_pool(pool)
+    flags = {s for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions for s in a.option_strings}
+    assert "--max-records" in flags
+
+
+def test_concurrency_reaches_every_phase_of_the_run(tmp_path, monkeypatch):
+    from rememberer.runner import Run
+
+    seen = []
+    play_all = Run._play_all
+
+    def spy(self, goals, **kwargs):
+        seen.append((kwargs["phase"], kwargs["concurrency"]))
+        return play_all(self, goals, **kwargs)
+
+    monkeypatch.setattr(Run, "_play_all", spy)
+    argv = ["run", "--task", "chain", "--model", "fake:advice", "--memory-dir", str(tmp_path / "m"),
+            "--runs-dir", str(tmp_path / "runs"), "--concurrency", "3", "--baseline", "--epochs", "1"]
+    assert main(argv) == 0
+    assert seen == [("train", 3), ("eval", 3), ("baseline", 3)]
