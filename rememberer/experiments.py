@@ -14,7 +14,9 @@ The grid (:func:`conditions`), all on the same seeds, goals and step cap:
 * baselines without experience: ``no memory`` (random valid actions, or the model alone);
   ``no memory, on-tree actions`` (the same, offered only actions on the goal's recipe tree:
   the best no-memory policy with the task knowledge the goal-relative keys use);
-  ``fixed exemplars`` (the initial pool as static advice, the paper's "LLM only");
+  ``fixed exemplars`` (the initial pool as static advice, the paper's "LLM only"), also under
+  the design's goal-relative keys, alone and with on-tree actions: the strongest baselines that
+  learn nothing, which the learned memory has to beat;
 * the paper's configuration (verbatim keys, Monte-Carlo return, γ = 1), with and without
   random exploration advice at test time, and over ``--ps``;
 * the design: goal-relative keys (``--keys``) with MC γ=1 (the default), MC γ=0.9, 1-step and
@@ -89,6 +91,10 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
         Condition("no memory, on-tree actions", p=0.0, use_memory=False, train=False,
                   knobs={**RELATIVE, "prune_actions": True}, group="baseline"),
         Condition("fixed exemplars (the initial pool, never updated)", p=top, train=False, knobs=VERBATIM, group="baseline"),
+        # the same fixed pool under the design's keys: the strongest baselines that learn nothing
+        Condition(FIXED_RELATIVE, p=top, train=False, knobs=best, group="baseline"),
+        Condition(FIXED_RELATIVE + ", on-tree actions", p=top, train=False, knobs={**best, "prune_actions": True},
+                  group="baseline"),
     ]
     for p in ps:
         out.append(Condition("paper: verbatim keys, MC γ=1" + (f", p={p:g}" if p != top else ""), p=p, knobs=VERBATIM,
@@ -117,8 +123,7 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
         if p != top:
             out.append(Condition(f"goal-relative keys, MC γ=1, p={p:g}", p=p, knobs=best, group="p-sweep"))
     # test success after each training epoch, as separate runs that stop training after k epochs
-    # (same goals and seeds; the design row is the last epoch); 0 epochs = the initial pool alone
-    out.append(Condition("goal-relative keys, initial pool only (0 epochs)", p=top, train=False, knobs=best, group="epochs"))
+    # (same goals and seeds; the design row is the last epoch; epoch 0 is FIXED_RELATIVE)
     for k in EPOCH_CURVE:
         out.append(Condition(f"goal-relative keys, MC γ=1, after {k} training epoch{'s' if k > 1 else ''}", p=top,
                              knobs=best, epochs=k, group="epochs"))
@@ -128,6 +133,8 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
     return out
 
 
+FIXED_RELATIVE = "fixed exemplars, goal-relative keys"
+"""The initial pool as static advice under goal-relative keys (epoch 0 of the learning curve)."""
 CURVE_GOALS = (5, 10, 25, 50, 100)
 EPOCH_CURVE = (1, 2)
 """Epochs of the per-epoch learning curve (the design row itself is the last epoch)."""

@@ -178,8 +178,9 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
         made.append((name, "Test success against the number of training goals"))
 
     epochs_of = {r["condition"]: r.get("epochs") for r in result["rows"]}
+    on_curve = ("goal-relative keys, MC γ=1", "fixed exemplars, goal-relative keys")  # epochs 3 and 0
     by_epoch = series(lambda r: epochs_of.get(r["condition"])
-                      if group_of.get(r["condition"]) == "epochs" or r["condition"] == "goal-relative keys, MC γ=1" else None)
+                      if group_of.get(r["condition"]) == "epochs" or r["condition"] in on_curve else None)
     if len(by_epoch) > 1:
         fig, ax = plt.subplots(figsize=(6, 4))
         xs = [x for x, _ in by_epoch]
