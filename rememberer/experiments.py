@@ -75,8 +75,10 @@ class Condition:
     group: str = "main"
 
 
-VERBATIM = {"memory_keys": "verbatim"}
-RELATIVE = {"memory_keys": "goal-relative"}
+VERBATIM = {"memory_keys": "verbatim", "prune_actions": False}
+RELATIVE = {"memory_keys": "goal-relative", "prune_actions": False}
+"""Goal-relative keys with every valid action offered; conditions add ``prune_actions`` where
+they say "on-tree actions" (pinned, so a changed default cannot change what a condition means)."""
 ONE_STEP = {"n_step": 1, "gamma": 0.9}
 
 
@@ -111,6 +113,8 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
         Condition("goal-relative keys, no exploration advice at test", p=top, knobs=best,
                   eval_knobs={"random_advice": False}, group="design"),
         Condition("goal-relative keys, on-tree actions", p=top, knobs={**best, "prune_actions": True}, group="design"),
+        Condition("goal-relative keys, on-tree actions, MC γ=0.9", p=top, knobs={**best, "prune_actions": True, "gamma": 0.9},
+                  group="design"),
         Condition(f"goal-relative keys, on-tree actions, {pool_goals} training goals", p=top,
                   knobs={**best, "prune_actions": True}, train_goals=pool_goals, train_split="train_pool", group="design"),
         Condition("ablation: without discouraged actions", p=top, knobs={**best, "discourage": False}, group="ablation"),
