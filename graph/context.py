@@ -124,8 +124,11 @@ class AgentKnobs:
         "its own namespace '<task>.<scheme>'. 'verbatim': the environment's texts, the paper's configuration.",
         flag="--keys",
     )
-    prune_actions: bool = knob(False, "Show the model only the valid actions the task's goal-relative keys call "
-                               "relevant to the goal (TextCraft: on the goal's recipe tree).")
+    prune_actions: bool = knob(True, "Show the model only the valid actions the task's goal-relative keys call "
+                               "relevant to the goal (TextCraft: on the goal's recipe tree; WebShop: no detail tabs, no "
+                               "going back, only options the instruction names). On by default: it measured best with and "
+                               "without memory (README, Results); no effect under verbatim keys.",
+                               flag="--all-actions", switch_help="offer every valid action (the paper's configuration)")
     random_advice: bool = knob(True, "Random encouraged/discouraged actions when no Q is informative (paper default).",
                                flag="--no-random-advice", switch_help="ablation: no random advice")
     advice: Literal["q", "replay"] = knob(

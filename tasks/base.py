@@ -92,7 +92,7 @@ class MemoryKeys:
         return None
 
     def relevant(self, action: str, task: str, observation: str, context: str) -> bool:
-        """Whether ``action`` can matter for this goal (``--prune-actions`` keeps only these)."""
+        """Whether ``action`` can matter for this goal (pruning, the default unless ``--all-actions``, keeps only these)."""
         return True
 
     def concretize(self, key: str, task: str, observation: str, context: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -166,3 +167,17 @@ def test_a_free_text_slot_is_filled_with_the_task():
     prompt = PROMPT.replace("Task: c\nAvailable Actions:\n- get 1 oak log\n- get 1 stick\n- craft 1 planks using 1 oak log\n",
                             "Task: red shoes under 30 dollars\nAvailable Actions:\n- search[...]\n")
     assert _answer(ControlledPolicy(p=0.0), prompt) == "search[red shoes under 30 dollars]"
+
+
+def test_the_committed_results_document_is_what_its_command_makes(tmp_path, monkeypatch):
+    """docs/results.md cannot drift from the experiment outputs kept beside it."""
+    from rememberer.results import write
+
+    root = Path(__file__).resolve().parent.parent
+    outputs = sorted(p.relative_to(root).as_posix() for p in (root / "docs" / "results").glob("*.json"))
+    if not outputs:
+        pytest.skip("no experiment outputs committed under docs/results/")
+    monkeypatch.chdir(root)
+    made = write(outputs, tmp_path / "results.md").read_text(encoding="utf-8")
+    made = made.replace(f"--doc {tmp_path / 'results.md'}", "--doc docs/results.md")
+    assert made == (root / "docs" / "results.md").read_text(encoding="utf-8")

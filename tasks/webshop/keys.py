@@ -21,7 +21,7 @@ Memory then learns which *kind* of step pays off on which *kind* of page. Advice
 to the clicks valid now (``click[the result that fits best]`` → the ASIN ranked first on this
 page); ``search[the instruction's words]`` maps to ``search[...]``, whose words the actor fills
 in. The word overlap is plain lower-cased word matching after removing a few function words:
-the task knowledge these keys use, which ``--prune-actions`` also gives a policy without memory.
+the task knowledge these keys use, which action pruning (the default) also gives a policy without memory.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def test_options_are_keyed_by_whether_the_instruction_names_them():
     assert state == ("item page: title shares some of the instruction's words, price within the limit, "
                      "options the instruction names: 1 of 2 chosen, other options offered")
     assert KEYS.action_key("click[buy now]", TASK, observation, "") == "click[buy now]"
-    # --prune-actions keeps what can raise the reward
+    # pruning (the default) keeps what can raise the reward
     kept = [a for a in ("click[black]", "click[blue]", "click[3x-large]", "click[buy now]", "click[description]",
                         "click[< prev]") if KEYS.relevant(a, TASK, observation, "")]
     assert kept == ["click[black]", "click[3x-large]", "click[buy now]"]
