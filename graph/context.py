@@ -150,10 +150,20 @@ class AgentKnobs:
     temperature: float = knob(0.0, "Sampling temperature.", ge=0.0)
     max_tokens: int = knob(96, "Tokens the model may write per call.", gt=0)
     seed: int = knob(0, "Seed of the advice randomness and of the model.")
+    task_options: dict[str, Any] = knob(
+        {}, "An option of the task set's loader as KEY=VALUE, repeatable; `rememberer tasks` lists each task set's options "
+        "(Studio: a JSON object such as {\"pool\": \"E1\"}).",
+        flag="--task-option",
+        shortcuts={"--pool": ("pool", "initial experience pool (WebShop: E0, E1, E2)"),
+                   "--webshop-data": ("data_dir", "WebShop data directory (default: $REMEMBERER_WEBSHOP_DATA, else ../shared/data/webshop)")},
+    )
 
     def __post_init__(self) -> None:
+        from rememberer.tasks.options import check_task_options
+
         apply_env(self)
         check_fields(self)
+        self.task_options = check_task_options(self.task_set, self.task_options or {})  # typed; unknown keys refused
         for f in fields(self):
             choices = literal_choices(f)
             if choices and getattr(self, f.name) not in choices:

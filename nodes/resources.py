@@ -33,7 +33,7 @@ def _cached(key: tuple, build):
 def task_set(ctx: AgentContext) -> TaskSet:
     if ctx.task_set_instance is not None:
         return ctx.task_set_instance
-    return load_task_set(ctx.task_set)
+    return load_task_set(ctx.task_set, **ctx.task_options)
 
 
 def sessions(ctx: AgentContext) -> EnvironmentSessions:

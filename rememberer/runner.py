@@ -47,7 +47,6 @@ from rememberer.graph.context import AgentKnobs, knob
 from rememberer.nodes import resources
 from rememberer.nodes.models import ModelUnavailableError, model_file, model_id, probe
 from rememberer.tasks import TaskError, TaskSet, load_task_set
-from rememberer.tasks.options import check_task_options
 from rememberer.tasks.sessions import EnvironmentSessions
 
 
@@ -87,16 +86,9 @@ class RunSettings(AgentKnobs):
                            "of a running cluster (HOST:6379 or ray://HOST:10001). Needs --memory-url (the workers share "
                            "that memory server) and the [ray] extra.")
     workers: int = knob(4, "Ray episode workers with --ray (each plays one episode at a time).", ge=1, le=1024)
-    task_options: dict[str, Any] = knob(
-        {}, "An option of the task set's loader as KEY=VALUE, repeatable; `rememberer tasks` lists each task set's options.",
-        flag="--task-option",
-        shortcuts={"--pool": ("pool", "initial experience pool (WebShop: E0, E1, E2)"),
-                   "--webshop-data": ("data_dir", "WebShop data directory (default: $REMEMBERER_WEBSHOP_DATA, else ../shared/data/webshop)")},
-    )
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        self.task_options = check_task_options(self.task_set, self.task_options)  # typed; unknown keys refused
+        super().__post_init__()  # also types task_options (AgentKnobs)
         check_run_location(self.runs_dir, self.run_name, must_be_new=False)  # a resume names an existing run
         if self.ray is not None:
             import importlib.util

@@ -299,3 +299,21 @@ def test_concurrency_reaches_every_phase_of_the_run(tmp_path, monkeypatch):
             "--runs-dir", str(tmp_path / "runs"), "--concurrency", "3", "--baseline", "--epochs", "1"]
     assert main(argv) == 0
     assert seen == [("train", 3), ("eval", 3), ("baseline", 3)]
+
+
+def test_the_graph_context_takes_task_options_as_studio_would_send_them():
+    from rememberer.graph import AgentContext
+    from rememberer.nodes.resources import task_set
+    from rememberer.studio import context_problem
+    from rememberer.tasks.base import TaskError
+    from rememberer.tasks.webshop.catalog import resolve_data_dir
+
+    with pytest.raises(ValueError, match="unknown task option 'pool' for task set 'textcraft'"):
+        AgentContext(task_set="textcraft", task_options={"pool": "E1"})
+    assert "unknown task option" in context_problem({"task_set": "textcraft", "task_options": {"pool": "E1"}})
+    try:
+        resolve_data_dir()
+    except TaskError as exc:
+        pytest.skip(str(exc))
+    ctx = AgentContext(task_set="webshop", task_options={"pool": "E1"})
+    assert task_set(ctx).metadata["pool"] == "E1" and task_set(AgentContext(task_set="webshop")).metadata["pool"] == "E0"
