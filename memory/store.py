@@ -491,6 +491,27 @@ class ExperienceMemory:
                 if record is not None:
                     yield record
 
+    def _ann_query(self, task: str) -> dict[str, Any]:
+        """The ANN window of ``task`` (ids and distances). A Chroma server answers a query on a
+        collection whose vector index has not been written yet ("Nothing found on disk": empty,
+        or its first records not yet indexed) with an error instead of no ids: empty is an empty
+        answer, otherwise the query is retried for up to 5 s while the server indexes."""
+        from chromadb.errors import InternalError
+
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                return self._collection.query(query_embeddings=[self.embed_task(task)], n_results=self.candidate_pool,
+                                              include=["distances"])
+            except InternalError as exc:
+                if "Nothing found on disk" not in str(exc):
+                    raise
+                if self._collection.count() == 0:
+                    return {"ids": [], "distances": []}
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
     def retrieve(self, task: str, observation: str, k: int = 8) -> list[ScoredRecord]:
         """The ``k`` records most similar to the key, best first.
 
@@ -512,8 +533,7 @@ class ExperienceMemory:
         cache = self._cache()
         neighbours = cache.neighbours.get(task)
         if neighbours is None:  # the ANN window depends on the task alone: once per task and generation
-            hits = self._collection.query(query_embeddings=[self.embed_task(task)], n_results=self.candidate_pool,
-                                          include=["distances"])
+            hits = self._ann_query(task)
             neighbours = cache.neighbours[task] = list(zip(hits["ids"][0], hits["distances"][0])) if hits["ids"] else []
         if not neighbours:
             return []

@@ -159,3 +159,41 @@ def test_minilm_embedder_is_offline_and_semantic():
     vectors = MiniLMEmbedder().embed_documents(["craft oak slab", "craft birch slab", "buy running shoes"])
     assert len(vectors[0]) == 384
     assert cosine(vectors[0], vectors[1]) > cosine(vectors[0], vectors[2]) + 0.2
+
+
+def test_a_server_index_not_yet_on_disk_is_an_empty_answer_or_a_retry():
+    """Chroma's server answers a query on a collection whose HNSW index is not written yet with
+    InternalError('... Nothing found on disk'); the store treats that as empty, or retries."""
+    from types import SimpleNamespace
+
+    from chromadb.errors import InternalError
+
+    from rememberer.memory.store import ExperienceMemory
+
+    class Collection:
+        def __init__(self, failures: int, records: int):
+            self.failures, self.records, self.queries = failures, records, 0
+
+        def query(self, **kwargs):
+            self.queries += 1
+            if self.queries <= self.failures:
+                raise InternalError("Error executing plan: Error creating hnsw segment reader: Nothing found on disk")
+            return {"ids": [["a"]], "distances": [[0.0]]}
+
+        def count(self):
+            return self.records
+
+    def ask(collection):
+        stub = SimpleNamespace(_collection=collection, embed_task=lambda task: [0.0], candidate_pool=4)
+        return ExperienceMemory._ann_query(stub, "task")
+
+    assert ask(Collection(failures=1, records=0)) == {"ids": [], "distances": []}  # empty: no index yet
+    busy = Collection(failures=2, records=3)
+    assert ask(busy)["ids"] == [["a"]] and busy.queries == 3  # records not yet indexed: asked again
+
+    class Broken(Collection):
+        def query(self, **kwargs):
+            raise InternalError("something else")
+
+    with pytest.raises(InternalError, match="something else"):
+        ask(Broken(failures=0, records=3))
