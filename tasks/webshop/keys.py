@@ -100,7 +100,7 @@ def _results(page: str) -> list[tuple[str, str, str]]:
     out = []
     for i, line in enumerate(lines):
         match = _ASIN.match(line)
-        if match and i + 2 < len(lines) + 1:
+        if match:
             title = lines[i + 1] if i + 1 < len(lines) else ""
             price = lines[i + 2] if i + 2 < len(lines) else ""
             out.append((match.group(1).lower(), title, price))
