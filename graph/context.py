@@ -47,31 +47,41 @@ def knob_label(f: Field) -> str:
     return f"{f.name} ({f.metadata.get('flag') or '--' + f.name.replace('_', '-')})"
 
 
+def check_value(f: Field, value: Any) -> None:
+    """Apply one field's declared bounds and check to ``value``; one-line ValueError naming the knob and its flag."""
+    if value is not None and "check" in f.metadata:
+        f.metadata["check"](knob_label(f), value)
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    name = knob_label(f)
+    if isinstance(value, float) and math.isnan(value):
+        raise ValueError(f"{name} must be a number, got NaN")
+    if "ge" in f.metadata and value < f.metadata["ge"]:
+        raise ValueError(f"{name} must be ≥ {f.metadata['ge']}, got {value}")
+    if "gt" in f.metadata and value <= f.metadata["gt"]:
+        raise ValueError(f"{name} must be > {f.metadata['gt']}, got {value}")
+    if "le" in f.metadata and value > f.metadata["le"]:
+        raise ValueError(f"{name} must be ≤ {f.metadata['le']}, got {value}")
+
+
 def check_fields(obj: Any) -> None:
     """Apply the declared bounds and checks of ``obj``'s fields; one-line ValueError naming the knob and its flag."""
     for f in fields(obj):
-        value = getattr(obj, f.name)
-        if value is not None and "check" in f.metadata:
-            f.metadata["check"](knob_label(f), value)
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        name = knob_label(f)
-        if isinstance(value, float) and math.isnan(value):
-            raise ValueError(f"{name} must be a number, got NaN")
-        if "ge" in f.metadata and value < f.metadata["ge"]:
-            raise ValueError(f"{name} must be ≥ {f.metadata['ge']}, got {value}")
-        if "gt" in f.metadata and value <= f.metadata["gt"]:
-            raise ValueError(f"{name} must be > {f.metadata['gt']}, got {value}")
-        if "le" in f.metadata and value > f.metadata["le"]:
-            raise ValueError(f"{name} must be ≤ {f.metadata['le']}, got {value}")
+        check_value(f, getattr(obj, f.name))
+
+
+def env_fallback(f: Field, value: Any) -> Any:
+    """``value``, or the field's environment variable when ``value`` is the default and the variable is set."""
+    env = f.metadata.get("env")
+    if env and value == f.default and os.environ.get(env):
+        return os.environ[env]
+    return value
 
 
 def apply_env(obj: Any) -> None:
     """Environment fallbacks (as in the LangGraph templates) for knobs left at their default."""
     for f in fields(obj):
-        env = f.metadata.get("env")
-        if env and getattr(obj, f.name) == f.default and os.environ.get(env):
-            setattr(obj, f.name, os.environ[env])
+        setattr(obj, f.name, env_fallback(f, getattr(obj, f.name)))
 
 
 def check_memory_url(name: str, value: Any) -> None:
@@ -126,7 +136,8 @@ class AgentKnobs:
     )
     prune_actions: bool = knob(True, "Show the model only the valid actions the task's goal-relative keys call "
                                "relevant to the goal (TextCraft: on the goal's recipe tree; WebShop: no detail tabs, no "
-                               "going back, only options the instruction names). On by default: it measured best with and "
+                               "going back, only options the instruction names; ScienceWorld: at most 50, those on the goal's entities "
+                               "and moving around first). On by default: it measured best with and "
                                "without memory (README, Results); no effect under verbatim keys.",
                                flag="--all-actions", switch_help="offer every valid action (the paper's configuration)")
     random_advice: bool = knob(True, "Random encouraged/discouraged actions when no Q is informative (paper default).",
@@ -215,13 +226,25 @@ class AgentContext(AgentKnobs):
 _dataclass_init = AgentContext.__init__
 
 
+def unknown_keys_message(unknown: list[str], known: list[str]) -> str:
+    """One line naming the unknown keys, the closest known key for each typo, and every known key."""
+    import difflib
+
+    close = {key: match[0] for key in unknown if (match := difflib.get_close_matches(key, known, n=1, cutoff=0.75))}
+    if len(unknown) == 1 and close:
+        hint = f" (did you mean {close[unknown[0]]!r}?)"
+    else:
+        hint = f" (did you mean {', '.join(f'{k!r} → {v!r}' for k, v in close.items())}?)" if close else ""
+    return f"unknown context key(s) {', '.join(map(repr, unknown))}{hint}; known keys: {', '.join(sorted(known))}"
+
+
 def _checked_init(self: AgentContext, *args: Any, **kwargs: Any) -> None:
     """Unknown keys (a typo in Studio's context panel, a stale config) are an error, not ignored."""
     known = {f.name for f in fields(AgentContext)}
     unknown = sorted(set(kwargs) - known)
     if unknown:
         visible = sorted(f.name for f in fields(AgentContext) if not (f.metadata.get("hidden") or f.metadata.get("secret")))
-        raise ValueError(f"unknown context key(s) {', '.join(map(repr, unknown))}; known keys: {', '.join(visible)}")
+        raise ValueError(unknown_keys_message(unknown, visible))
     _dataclass_init(self, *args, **kwargs)
 
 
@@ -249,4 +272,4 @@ def knob_fields() -> tuple[Field, ...]:
     return fields(AgentKnobs)
 
 
-__all__ = ["AgentContext", "AgentKnobs", "MISSING", "agent_context", "check_fields", "knob", "knob_fields", "knob_label", "literal_choices"]
+__all__ = ["AgentContext", "AgentKnobs", "MISSING", "agent_context", "check_fields", "check_value", "env_fallback", "knob", "knob_fields", "knob_label", "literal_choices"]

@@ -44,7 +44,9 @@ class MemoryReader:
         self._collection_id = row[0] if row else None
         check_collection(self.path, self.collection, row is not None, len(self) if row else 0)
         if row is None:
-            names = sorted(n.removeprefix("rememberer-") for (n,) in self._db.execute("SELECT name FROM collections"))
+            from .tools import namespaces_of
+
+            names = namespaces_of(n for (n,) in self._db.execute("SELECT name FROM collections"))
             self._db.close()
             error = MemoryStoreError(f"no memory for {namespace!r} at {self.path} (namespaces there: {', '.join(names) or 'none'})")
             error.namespaces = tuple(names)

@@ -15,10 +15,11 @@ import hashlib
 import time
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SCHEMA_VERSION = 1
 RECENT_LIMIT = 16  # provenance lists keep the most recent entries only
+EDIT_PREFIX = "edit:"  # a hand edit's provenance stamp: edit:<editor>:<time>
 APPLIED_LIMIT = 256  # idempotency tokens remembered per record
 
 # Size caps, checked on every write (a longer value is refused with an error naming it;
@@ -97,8 +98,21 @@ class Provenance(BaseModel):
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
     run_ids: list[str] = Field(default_factory=list)
+    """What produced the record's statistics: run ids, and ``pool:<file>`` for a loaded pool."""
     episode_ids: list[str] = Field(default_factory=list)
     models: list[str] = Field(default_factory=list)
+    edits: list[str] = Field(default_factory=list)
+    """Hand edits (``edit:<editor>:<time>``, newest last). An edit changes a record but does not
+    contribute one: it is provenance, not a run, so ``memory delete --run`` ignores it."""
+
+    @model_validator(mode="after")
+    def _edits_are_not_runs(self) -> Provenance:
+        # Records written before ``edits`` existed kept their edit stamps among the run ids.
+        stamps = [r for r in self.run_ids if r.startswith(EDIT_PREFIX)]
+        if stamps:
+            self.run_ids = [r for r in self.run_ids if not r.startswith(EDIT_PREFIX)]
+            self.edits = list(dict.fromkeys(stamps + self.edits))[-RECENT_LIMIT:]
+        return self
 
     def touch(self, run_id: str | None, episode_id: str | None, model: str | None) -> None:
         self.updated_at = time.time()
@@ -106,6 +120,14 @@ class Provenance(BaseModel):
             if item and item not in values:
                 values.append(item)
                 del values[:-RECENT_LIMIT]
+
+    def add_edit(self, stamp: str) -> None:
+        if not stamp.startswith(EDIT_PREFIX):
+            raise ValueError(f"an edit stamp starts with {EDIT_PREFIX!r}, got {stamp!r}")
+        self.updated_at = time.time()
+        if stamp not in self.edits:
+            self.edits.append(stamp)
+            del self.edits[:-RECENT_LIMIT]
 
 
 class ExperienceRecord(BaseModel):

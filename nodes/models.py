@@ -84,7 +84,29 @@ def load_model(
         from langchain_openai import OpenAI
 
         return OpenAI(max_tokens=max_tokens, **common)
-    raise ModelUnavailableError(f"unknown model spec {spec!r}; use local, local:PATH, openai:MODEL or openai-completion:MODEL")
+    raise ModelUnavailableError(_unknown_spec(spec))
+
+
+def _unknown_spec(spec: str) -> str:
+    return (f"unknown model spec {spec!r}; use local, local:PATH, openai:MODEL or openai-completion:MODEL "
+            "(offline fakes: fake:advice, fake:script:A|B|…, fake:slow, scripted:p=P)")
+
+
+def model_spec_problem(spec: str) -> str | None:
+    """Why no model kind accepts ``spec``, or None; loads nothing (Studio refuses such a context
+    before the run starts). A file, a key or an endpoint is checked when the model is loaded."""
+    kind, _, name = spec.partition(":")
+    if kind in ("fake", "scripted"):
+        from rememberer.fakes import controlled_policy, from_spec
+
+        try:
+            (from_spec if kind == "fake" else controlled_policy)(spec)  # cheap scripted objects
+        except ValueError as exc:
+            return str(exc)
+        return None
+    if kind in ("openai", "openai-completion") and not name:
+        return f"model spec {spec!r} needs a model name, e.g. 'openai:gpt-4o-mini'"
+    return None if kind == "local" else _unknown_spec(spec)
 
 
 def probe(model: Any, where: str | None) -> None:

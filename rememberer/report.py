@@ -125,7 +125,8 @@ def _records_section(records: list[Any]) -> str:
             f'<details class="record" data-text="{html.escape(text)}"><summary>{head}</summary><pre>{html.escape(r.observation)}</pre>'
             f"<table><tr><th>advice</th><th>action</th><th>Q</th><th>visits</th><th>reason</th></tr>{rows}</table>"
             f"<p class=muted>id {r.id} · source {p.source} · updated {datetime.fromtimestamp(p.updated_at):%Y-%m-%d %H:%M} · "
-            f"runs {html.escape(', '.join(p.run_ids) or '-')}</p></details>")
+            f"runs {html.escape(', '.join(p.run_ids) or '-')}"
+            f"{' · edits ' + html.escape(', '.join(p.edits)) if p.edits else ''}</p></details>")
     out.append("</div>")
     return "".join(out)
 
@@ -136,7 +137,7 @@ def _page(title: str, body: str) -> str:
 
 
 def _memory_sections(memory: Any, records: list[Any]) -> str:
-    return (f"<h2>Memory</h2><p>{len(records)} records in <code>{html.escape(str(memory.path))}</code> "
+    return (f"<h2>Memory</h2><p>{len(records)} records in <code>{html.escape(str(memory.path or getattr(memory, 'url', None)))}</code> "
             f"(namespace {html.escape(memory.namespace)}, embeddings {html.escape(memory.embedder.model_id)}).</p>"
             + _figure(q_histogram(records, memory.namespace), "Distribution of the stored Q values", "q-values")
             + "<h2>Records and their advice</h2>" + _records_section(records))

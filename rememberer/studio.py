@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from rememberer.graph.context import AgentContext
+from rememberer.graph.context import AgentContext, unknown_keys_message
 
 RUN_PATHS = re.compile(r"^(/threads/[^/]+)?/runs(/stream|/wait|/batch)?/?$")
 SCHEMA_PATH = re.compile(r"^/assistants/[^/]+/schemas/?$")
@@ -51,11 +51,15 @@ def context_problem(context: Any) -> str | None:
         return "api_key is not accepted in the context: set OPENAI_API_KEY in the server's environment"
     unknown = sorted(set(context) - visible)
     if unknown:
-        return f"unknown context key(s) {', '.join(map(repr, unknown))}; known keys: {', '.join(sorted(visible))}"
+        return unknown_keys_message(unknown, sorted(visible))
     try:
         AgentContext(**context)
     except (TypeError, ValueError) as exc:
         return f"bad context: {exc}"
+    if isinstance(context.get("model"), str):
+        from rememberer.nodes.models import model_spec_problem
+
+        return model_spec_problem(context["model"])
     return None
 
 

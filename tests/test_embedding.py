@@ -169,6 +169,10 @@ def test_studio_schemas_are_described_and_hide_secrets_and_instances():
 def test_unknown_context_keys_are_rejected(context):
     with pytest.raises(ValueError, match="unknown context key.*'gama'.*known keys: .*gamma"):
         AgentContext(gama=0.9)
+    with pytest.raises(ValueError, match=r"^unknown context key\(s\) 'modle' \(did you mean 'model'\?\); known keys: "):
+        AgentContext(modle="fake:advice")
+    with pytest.raises(ValueError, match=r"'gama', 'xyzzy' \(did you mean 'gama' → 'gamma'\?\); known"):
+        AgentContext(gama=0.9, xyzzy=1)
 
 
 STRICT_COPIES = r"""

@@ -78,6 +78,25 @@ def test_stats_list_show_and_search_as_json(filled, capsys):
     assert code == 0 and "move right" in out and "corridor" in out
 
 
+@pytest.mark.parametrize("columns", [80, 200])
+def test_stats_table_and_q_bars_fit_the_terminal(filled, capsys, monkeypatch, columns):
+    path, _ = filled
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, out, _ = cli(capsys, "stats", "--task", "chain", "--memory-dir", str(path))
+    lines = out.splitlines()
+    assert code == 0 and max(len(line.rstrip()) for line in lines) <= columns
+    # one line per Q bin, each with its range, its count and a bar as long as the count allows
+    bins = [re.match(r"^\s*(< 0\.1|0\.\d–0\.\d|≥ 0\.9)\s+(\d+)\s*(█*)\s*$", line) for line in lines]
+    bins = [m for m in bins if m]
+    assert [m[1] for m in bins] == ["< 0.1", *(f"0.{i}–0.{i + 1}" for i in range(1, 9)), "≥ 0.9"]
+    counts = {m[1]: int(m[2]) for m in bins}
+    assert counts == {**{m[1]: 0 for m in bins}, "< 0.1": 1, "0.1–0.2": 1, "0.5–0.6": 1, "≥ 0.9": 3}
+    assert all(bool(m[3]) == (int(m[2]) > 0) for m in bins) and len(bins[-1][3]) > len(bins[0][3])
+    code, out, _ = cli(capsys, "show", "--goal", "cell 1 of 4", "--limit", "1", "--task", "chain", "--memory-dir", str(path))
+    assert code == 0 and max(len(line.rstrip()) for line in out.splitlines()) <= columns
+    assert re.search(r"^created \d{4}-\d\d-\d\d \d\d:\d\d · updated \d{4}-\d\d-\d\d \d\d:\d\d$", out, re.M)
+
+
 def test_edit_changes_q_and_keeps_provenance(filled, capsys):
     path, memory = filled
     rid = memory.get("Walk to the end of a corridor of 6 cells.", "You are in cell 2 of 6.").id
@@ -86,7 +105,8 @@ def test_edit_changes_q_and_keeps_provenance(filled, capsys):
     assert code == 0
     record = memory.get("Walk to the end of a corridor of 6 cells.", "You are in cell 2 of 6.")
     assert record.action("move left").q == 0.0 and record.action("move left").reason == "walls do not help"
-    assert any(r.startswith("edit:ada:") for r in record.provenance.run_ids)
+    assert [e.split(":")[:2] for e in record.provenance.edits] == [["edit", "ada"]]
+    assert record.provenance.run_ids == ["run-b"]  # an edit is provenance, not a run
     log = [json.loads(line) for line in (path / tools.EDIT_LOG).read_text().splitlines()]
     assert log[-1]["before"]["q"] == 0.1 and log[-1]["after"]["q"] == 0.0 and log[-1]["record_id"] == rid
     code, _, err = cli(capsys, "edit", rid[:8], "fly", "--q", "1", "--task", "chain", "--memory-dir", str(path))
@@ -101,6 +121,30 @@ def test_delete_a_record_and_a_runs_contribution(filled, capsys):
     assert len(memory) == 3 and memory.get("Walk to the end of a corridor of 6 cells.", "You are in cell 5 of 6.")
     rid = memory.get("Walk to the end of a corridor of 3 cells.", "You are in cell 1 of 3.").id
     assert cli(capsys, "delete", rid, "--task", "chain", "--memory-dir", str(path))[0] == 0 and len(memory) == 2
+
+
+def test_delete_by_run_counts_a_record_a_person_edited_as_that_runs(filled, capsys):
+    path, memory = filled
+    common = ["--task", "chain", "--memory-dir", str(path)]
+    only_b = memory.get("Walk to the end of a corridor of 6 cells.", "You are in cell 2 of 6.")
+    assert cli(capsys, "edit", only_b.id[:8], "move left", "--q", "0", "--editor", "ada", *common)[0] == 0
+    code, out, _ = cli(capsys, "delete", "--run", "run-b", "--dry-run", *common, "--json")
+    result = json.loads(out)
+    # run-b alone produced two records; the edit of one of them does not make it shared
+    assert code == 0 and result["deleted"] == 2 and result["edited"] == 1 and result["kept_shared"] == 1
+    assert only_b.id in result["ids"] and len(memory) == 5  # a dry run
+    edit_stamp = memory.get(only_b.task, only_b.observation).provenance.edits[0]
+    code, _, err = cli(capsys, "delete", "--run", edit_stamp, *common)
+    assert code == 2 and "is a hand edit, not a run" in err and len(memory) == 5
+    code, out, _ = cli(capsys, "delete", "--run", "run-b", *common)
+    assert code == 0 and "edited: 1" in out and memory.get(only_b.task, only_b.observation) is None
+
+
+def test_records_from_before_the_edits_field_move_edit_stamps_out_of_the_runs():
+    legacy = {"task": "t", "observation": "o", "provenance": {"run_ids": ["run-a", "edit:cli:20261201T000000Z"]}}
+    record = ExperienceRecord.model_validate(legacy)
+    assert record.provenance.run_ids == ["run-a"] and record.provenance.edits == ["edit:cli:20261201T000000Z"]
+    assert ExperienceRecord.model_validate(json.loads(record.model_dump_json())) == record
 
 
 def test_export_import_round_trip_is_all_or_nothing(filled, tmp_path, capsys, memory_factory):

@@ -18,7 +18,8 @@ def test_ci_runs_exactly_the_readme_test_command():
     main_job, tests = _bash_blocks(two_commands)[:2]
     ci = [line for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines() if line and not line.startswith(("#", "set ", "cd "))]
     assert ci == [tests]
-    assert tests.endswith("&& pytest") and main_job.endswith("&& rememberer run")
+    assert tests.endswith("&& sh tests/ensure-chromium.sh && pytest") and main_job.endswith("&& rememberer run")
+    assert (ROOT / "tests" / "ensure-chromium.sh").is_file()  # the report's browser test gets its browser
     # both build llama.cpp the same portable way, so one cached wheel serves both and every CPU
     flags = 'CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"'
     assert flags in main_job and flags in tests

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -51,11 +52,19 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+ENSURE_CHROMIUM = Path(__file__).parent / "ensure-chromium.sh"
+# Headless with no network but loopback: the background-networking flags stop Chromium's own
+# connections (updates, sync, field trials), which this closed network would refuse.
+HEADLESS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"]
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(_chromium() is None, reason="needs headless Chromium (Debian package 'chromium'; apt-get install chromium)")
+@pytest.mark.skipif(_chromium() is None, reason="needs headless Chromium: the README's test command installs Debian's "
+                    "'chromium' through tests/ensure-chromium.sh when run as root on Debian; see its warning")
 def test_report_in_headless_chromium(finished_run, tmp_path):
     page = run_report(finished_run.directory, memory=finished_run.memory)
-    browser = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    browser = [_chromium(), *HEADLESS, f"--user-data-dir={tmp_path / 'profile'}"]
     url = page.resolve().as_uri() + "#corridor%20of%205"
     dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=60).stdout
     # The filter script ran: the hash filtered the records to the 5-cell corridor's four states.
@@ -67,3 +76,58 @@ def test_report_in_headless_chromium(finished_run, tmp_path):
                    capture_output=True, timeout=60)
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 30_000  # a rendered page, not a blank one
+
+
+def _stub_path(tmp_path, *, uid: int, apt_works: bool, chromium: bool = False) -> Path:
+    """A PATH holding only stubs of what ensure-chromium.sh calls (id, apt-get, chromium) and
+    the real date and timeout: the script's decisions, without touching the machine."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for tool in ("date", "timeout"):
+        (stubs / tool).symlink_to(shutil.which(tool))
+    scripts = {"id": f"echo {uid}",
+               "apt-get": f'echo "$*" >> {tmp_path / "apt-calls"}\n'
+                          + (f'case "$*" in *install*) printf "#!/bin/sh\\n" > {stubs / "chromium"}; {shutil.which("chmod")} +x {stubs / "chromium"};; esac'
+                             if apt_works else 'case "$*" in *update) exit 0;; esac; exit 100')}
+    if chromium:
+        scripts["chromium"] = "exit 0"
+    for name, body in scripts.items():
+        (stubs / name).write_text(f"#!/bin/sh\n{body}\n")
+        (stubs / name).chmod(0o755)
+    return stubs
+
+
+def _ensure(tmp_path, stubs: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["/bin/sh", str(ENSURE_CHROMIUM)], capture_output=True, text=True, timeout=30,
+                          env={"PATH": str(stubs), "TMPDIR": str(tmp_path), **env})
+
+
+def _apt_calls(tmp_path) -> list[str]:
+    calls = tmp_path / "apt-calls"
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+@pytest.mark.parametrize(("uid", "chromium", "env", "says"), [
+    (0, True, {}, ""),  # present: silent, nothing installed
+    (1000, False, {}, "apt-get install chromium, as root"),  # a user: a hint, never sudo
+    (0, False, {"REMEMBERER_NO_BROWSER_INSTALL": "1"}, "REMEMBERER_NO_BROWSER_INSTALL=1"),
+])
+def test_ensure_chromium_installs_nothing_unless_missing_and_root(tmp_path, uid, chromium, env, says):
+    result = _ensure(tmp_path, _stub_path(tmp_path, uid=uid, apt_works=True, chromium=chromium), **env)
+    assert result.returncode == 0 and _apt_calls(tmp_path) == []
+    assert (says in result.stderr) if says else result.stdout + result.stderr == ""
+
+
+def test_ensure_chromium_installs_as_root_and_a_failure_is_a_warning(tmp_path):
+    works = _ensure(tmp_path, _stub_path(tmp_path, uid=0, apt_works=True))
+    assert works.returncode == 0 and "installed in" in works.stdout, works.stderr
+    assert _apt_calls(tmp_path) == [  # a bounded download, then dpkg on the local archive only
+        "-q -y --no-install-recommends -o DPkg::Lock::Timeout=60 --download-only install chromium",
+        "-q -y --no-install-recommends -o DPkg::Lock::Timeout=60 --no-download -o Dpkg::Options::=--force-confdef "
+        "-o Dpkg::Options::=--force-confold install chromium"]
+    failing = tmp_path / "failing"
+    failing.mkdir()
+    broken = _ensure(failing, _stub_path(failing, uid=0, apt_works=False))
+    # stale or missing package lists: one refresh, one retry, then a warning and exit status 0
+    assert broken.returncode == 0 and "warning: installing chromium failed" in broken.stderr
+    assert [c.split()[-1] for c in _apt_calls(failing)] == ["chromium", "update", "chromium"]

@@ -94,7 +94,7 @@ def test_environment_crash_is_recorded_and_the_run_goes_on(settings, memory):
     [
         (["run", "--task", "nope"], "unknown task set 'nope'"),
         (["eval", "--task", "chain", "--model", "openai:gpt-test", "--base-url", "http://127.0.0.1:9"], "cannot use the model endpoint"),
-        (["eval", "--task", "chain", "--model", "quantum:1"], "unknown model spec"),
+        (["eval", "--task", "chain", "--model", "quantum:1"], "unknown model spec 'quantum:1'; use local, local:PATH, openai:MODEL or openai-completion:MODEL (offline fakes: fake:advice"),
         (["eval", "--task", "chain", "--model", "local:/no/such/model.gguf"], "GGUF model file not found"),
         (["memory", "stats", "--memory-dir", "/no/such/dir"], "no memory at"),
         (["eval", "--task", "chain", "--test-goals", "1", "--model", "openai-completion:x", "--api-key", "k", "--base-url", "http://127.0.0.1:9"], "cannot use the model endpoint"),

@@ -101,7 +101,8 @@ def test_studio_server_streams_an_episode_with_described_schemas(server):
         # server's per-run copy of the graph): its records must come back typed, not blocked.
         await client.runs.wait(thread["thread_id"], assistant["assistant_id"], input={"goal_id": "corridor-3"}, context=context)
         errors = []
-        for bad in ({**context, "gama": 0.5}, {**context, "api_key": "sk-typed-in-studio"}, {**context, "gamma": 2}):
+        for bad in ({**context, "gama": 0.5}, {**context, "api_key": "sk-typed-in-studio"}, {**context, "gamma": 2},
+                    {**context, "model": "nonsense"}, {**context, "model": "fake:nope"}):
             try:
                 await client.runs.wait(None, assistant["assistant_id"], input={"goal_id": "corridor-3"}, context=bad)
             except httpx.HTTPStatusError as exc:
@@ -129,9 +130,11 @@ def test_studio_server_streams_an_episode_with_described_schemas(server):
     assert state_schema["properties"]["steps"]["items"] == {"$ref": "#/$defs/StepRecord"}
     assert state_schema["properties"]["step_count"]["type"] == "integer"
 
-    assert len(errors) == 3, errors
+    assert len(errors) == 5, errors
     assert "unknown context key(s) 'gama'" in errors[0]
     assert "OPENAI_API_KEY" in errors[1]
     assert "gamma (--gamma) must be ≤ 1.0, got 2" in errors[2]
+    assert errors[3].startswith("unknown model spec 'nonsense'") and "fake:advice" in errors[3]  # refused before the run
+    assert "unknown fake model spec 'fake:nope'" in errors[4]
     log = (Path(server[1]) / "server.log").read_text()
     assert "unregistered type" not in log.lower() and "blocked deserialization" not in log.lower()
