@@ -13,7 +13,15 @@ it; ``--build-only`` builds them and measures nothing. At each size it measures
 * the non-model part of one agent decision: the real graph (reset, retrieve, advise,
   call_model, parse, step_env) on TextCraft with this store injected and a fake model that
   answers at once, frozen memory; (wall − model time) per decision;
-* ``apply_episode`` with the memory *full* (``max_records`` = size, so new keys evict).
+* ``apply_episode`` with the memory *full* (``max_records`` = size, so new keys evict);
+* one eviction of a fixed number of records (``--evict``, plus the minimum slack of 64) found
+  with the eviction index, and with the scan of every unpinned record it replaced (up to
+  ``--scan-up-to`` records: the scan grows with the store).
+
+A store built before the eviction index existed is indexed once when first measured (the time is
+in the row). ``--max-build-minutes`` stops a build at a batch boundary when its time is up; the
+sizes are then what was built (the rows say how many records were measured; nothing is
+extrapolated).
 
     python benchmarks/memory_scale.py [--sizes 1000 10000 100000] [--store DIR] [--out benchmarks/results/memory_scale.json]
 """
@@ -66,20 +74,31 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round((len(ordered) - 1) * q)))]
 
 
-def build(memory, directory: Path | None, size: int) -> float:
-    """Add records until ``size`` have been built (the count survives in ``bench-built.json``)."""
+BUILD_BATCH = 5000
+"""Records per ``upsert`` while building (Chroma's embedded client takes at most 5,461 at once)."""
+
+
+def build(memory, directory: Path | None, size: int, deadline: float | None = None) -> float:
+    """Add records until ``size`` have been built (the count survives in ``bench-built.json``),
+    ``BUILD_BATCH`` at a time through ``ExperienceMemory.upsert``."""
     marker = directory / "bench-built.json" if directory else None
     built = json.loads(marker.read_text())["built"] if marker and marker.exists() else 0
-    started = time.perf_counter()
+    start, started = built, time.perf_counter()
     batch = []
     while built < size:
+        if deadline is not None and not batch and time.monotonic() > deadline:
+            print(f"build stopped at {built:,} records: --max-build-minutes is up", flush=True)
+            break
         batch.append(make_record(built))
         built += 1
-        if len(batch) == 1000 or built == size:
+        if len(batch) == BUILD_BATCH or built == size:
             memory.upsert(batch)
             batch = []
             if marker:
                 marker.write_text(json.dumps({"built": built}))
+            if built % 50_000 < BUILD_BATCH:
+                rate = (built - start) / max(time.perf_counter() - started, 1e-9)
+                print(f"built {built:,} ({rate:.0f} records/s)", flush=True)
     return time.perf_counter() - started
 
 
@@ -149,6 +168,42 @@ def time_full_backups(memory, size: int) -> dict:
             "evicted": evicted}
 
 
+def time_eviction(memory, evict: int, scan: bool) -> dict:
+    """One eviction of ``evict`` records (+ the minimum slack of 64): the time to find the victims
+    and delete them, with the index and (``scan``) with the scan it replaced, each on the same
+    store (the victims are gone afterwards)."""
+    out = {}
+    saved = memory.max_records, memory.evict_slack, memory.eviction_index
+    modes = [("index", True)] + ([("scan", False)] if scan else [])
+    try:
+        for name, flag in modes:
+            memory.eviction_index, memory.evict_slack = flag, 0.0  # slack: the minimum, 64 records
+            total = len(memory)
+            memory.max_records = total - min(evict, total // 4)
+            finder = "_oldest_indexed" if flag else "_oldest_by_scan"
+            found = []
+
+            def timed(*a, _real=getattr(memory, finder)):
+                t = time.perf_counter()
+                try:
+                    return _real(*a)
+                finally:
+                    found.append(time.perf_counter() - t)
+
+            setattr(memory, finder, timed)
+            with memory._write_lock():
+                t0 = time.perf_counter()
+                evicted = memory._evict_for(0, total)
+                out[f"evict_{name}_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+                memory._after_write(total - evicted)
+            delattr(memory, finder)
+            out[f"evict_{name}_find_ms"] = round(found[0] * 1000, 1)  # choosing the victims; the rest is Chroma's delete
+            out[f"evicted_{name}"] = evicted
+    finally:
+        memory.max_records, memory.evict_slack, memory.eviction_index = saved
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -158,6 +213,13 @@ def main() -> None:
                         "(default: a temporary directory)")
     parser.add_argument("--build-only", action="store_true", help="only build (or extend) --store up to the largest size")
     parser.add_argument("--no-backup", action="store_true", help="skip the full-memory backups (they evict records of a kept store)")
+    parser.add_argument("--evict", type=int, default=1000, help="records one measured eviction frees (plus 64)")
+    parser.add_argument("--scan-up-to", type=int, default=100_000,
+                        help="also time the old scan eviction on stores up to this size")
+    parser.add_argument("--max-build-minutes", type=float, default=None,
+                        help="stop building when this time is up and measure what was built")
+    parser.add_argument("--decisions-only", action="store_true",
+                        help="measure only the non-model decision overhead (with --episodes; rows to --out)")
     parser.add_argument("--out", default="benchmarks/results/memory_scale.json")
     args = parser.parse_args()
 
@@ -172,34 +234,55 @@ def main() -> None:
             directory = Path(args.store or tmp) / f"records-{size}"  # one store per size, kept with --store
             memory = ExperienceMemory(directory, namespace="scale", embedder=HashingEmbedder(384), max_records=10**9,
                                       observation_similarity=similarity)
-            build_seconds = build(memory, directory, size)
+            deadline = time.monotonic() + args.max_build_minutes * 60 if args.max_build_minutes else None
+            build_seconds = build(memory, directory, size, deadline)
             if args.build_only:
                 print(f"{directory}: {len(memory)} records; built {build_seconds:.0f} s now", flush=True)
                 continue
+            if args.decisions_only:
+                row = {"records": len(memory), **time_decisions(memory, args.episodes),
+                       "load_1min": round(os.getloadavg()[0], 2)}
+                rows.append(row)
+                print(row, flush=True)
+                continue
             row = {"records": len(memory), "built_now_s": round(build_seconds, 1)}
+            index = memory._index()
+            if index is None or not index.built():  # a store built before the eviction index existed
+                t0 = time.perf_counter()
+                memory.rebuild_eviction_index()
+                row["index_built_now_s"] = round(time.perf_counter() - t0, 1)
             row.update({k: v for k, v in time_retrieval(memory, size, args.queries, rng, hot=False).items()})
             row.update({f"hot_{k}": v for k, v in time_retrieval(memory, size, max(10, args.queries // 5), rng, hot=True).items()})
             row.update(time_decisions(memory, args.episodes))
             if not args.no_backup:
                 row.update(time_full_backups(memory, size))
+                row.update(time_eviction(memory, args.evict, scan=len(memory) <= args.scan_up_to))
             row["load_1min"] = round(os.getloadavg()[0], 2)
             rows.append(row)
             print(row, flush=True)
     if args.build_only:
         return
-    print()
-    print("| records | retrieve cold p50 / p95 ms | warm p50 / p95 ms | hot task warm p50 ms | exact in top 12 (hot) "
-          "| decision overhead p50 ms | backup (full) p50 / max ms | load |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['records']:,} | {r['cold_p50_ms']} / {r['cold_p95_ms']} | {r['warm_p50_ms']} / {r['warm_p95_ms']} | "
-              f"{r['hot_warm_p50_ms']} | {r['exact_state_in_top12']} ({r['hot_exact_state_in_top12']}) | "
-              f"{r['decision_overhead_p50_ms']} | {r.get('backup_full_p50_ms', '-')} / {r.get('backup_full_max_ms', '-')} | "
-              f"{r['load_1min']} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                               "rows": rows}, indent=1) + "\n")
+    meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    if args.decisions_only:
+        out.write_text(json.dumps({**meta, "episodes": args.episodes, "rows": rows}, indent=1) + "\n")
+        for r in rows:
+            print(f"| {r['records']:,} | {r['decision_overhead_p50_ms']} | {r['decision_overhead_max_ms']} | "
+                  f"{r['decision_episodes']} | {r['load_1min']} |")
+        return
+    print()
+    print("| records | retrieve cold p50 / p95 ms | warm p50 / p95 ms | hot task: cold / warm p50 ms | exact in top 12 (hot) "
+          "| decision, non-model p50 ms | backup (full) p50 / max ms | evict N: find victims, index / scan ms (with Chroma's delete) | load |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        evict = (f"{r.get('evicted_index', '-')}: {r.get('evict_index_find_ms', '-')} / {r.get('evict_scan_find_ms', '-')} "
+                 f"({r.get('evict_index_ms', '-')} / {r.get('evict_scan_ms', '-')})")
+        print(f"| {r['records']:,} | {r['cold_p50_ms']} / {r['cold_p95_ms']} | {r['warm_p50_ms']} / {r['warm_p95_ms']} | "
+              f"{r['hot_cold_p50_ms']} / {r['hot_warm_p50_ms']} | {r['exact_state_in_top12']} ({r['hot_exact_state_in_top12']}) | "
+              f"{r['decision_overhead_p50_ms']} | {r.get('backup_full_p50_ms', '-')} / {r.get('backup_full_max_ms', '-')} | "
+              f"{evict} | {r['load_1min']} |")
+    out.write_text(json.dumps({**meta, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,12 @@ Capacity: at most ``max_actions`` actions per record (see :func:`rlem.prune_acti
 ``max_records`` records per memory. When a write would exceed ``max_records``, the least
 recently updated records that are not pinned are evicted first (ties: fewer visits first).
 Annotated initial records are pinned and never evicted. (The original silently dropped every
-new key once full, which freezes learning.) Eviction pages through the unpinned records (never
-one query over all of them: Chroma fails with "too many SQL variables" above ~32k) and frees
-``evict_slack`` of the capacity (at least 64 records, at most a quarter) at once, so the scan
-runs once per that many new records and its cost, spread over those writes, does not grow with
-fullness.
+new key once full, which freezes learning.) The victims come from the eviction index of
+:mod:`eviction` (unpinned records by last update, in a side collection read by id), so an
+eviction costs in proportion to the records it evicts, not to the store; it is maintained in the
+same write, under the same lock, and frees ``evict_slack`` of the capacity (at least 64
+records, at most a quarter) at once. ``eviction_index=False`` uses the scan of every unpinned
+record's metadata it replaced (the reference the tests compare it with).
 
 Integrity (see the README's "Reliability"): every write path (``apply_episode``, ``upsert``,
 ``import_pool``) validates each record first (finite numbers, visits ≥ 0, the size caps of
@@ -59,6 +60,7 @@ from pydantic import ValidationError
 
 from . import manifest
 from .embeddings import MiniLMEmbedder, TextEmbedder
+from .eviction import EvictionIndex, eviction_order, index_name
 from .manifest import MemoryStoreError
 from .records import (
     SCHEMA_VERSION,
@@ -212,6 +214,7 @@ class ExperienceMemory:
         client: Any = None,
         url: str | None = None,
         evict_slack: float = 0.01,
+        eviction_index: bool = True,
     ):
         if not 0.0 <= task_weight <= 1.0:
             raise ValueError(f"task_weight must be in [0, 1], got {task_weight}")
@@ -227,6 +230,10 @@ class ExperienceMemory:
         self.max_actions = max_actions
         self.candidate_pool = candidate_pool
         self.evict_slack = evict_slack
+        self.eviction_index = eviction_index
+        """Find eviction victims with the index of :mod:`eviction` (cost ∝ records evicted);
+        False: the scan of every unpinned record's metadata it replaces (kept as the reference)."""
+        self._index_collection: Any = None
         self.url = url
         self.skipped: dict[str, str] = {}
         """Records a read skipped because they cannot be decoded: id → error (see :meth:`repair`)."""
@@ -281,6 +288,11 @@ class ExperienceMemory:
                 manifest.check_collection(self.path, name, present, collection.count() if present else 0)
             if collection is None:
                 collection = self._client.get_or_create_collection(name, metadata=wanted, embedding_function=None)
+                self._collection = collection
+                with self._write_lock():  # a new memory is indexed from its first record
+                    index = self._index(create=self.eviction_index)
+                    if index is not None and not index.built():
+                        index.rebuild({})
         except MemoryStoreError:
             raise
         except Exception as exc:
@@ -604,13 +616,101 @@ class ExperienceMemory:
             "pinned": record.pinned,
         }
 
-    def _evict_for(self, incoming_new: int, total: int) -> int:
-        overflow = total + incoming_new - self.max_records
-        if overflow <= 0:
-            return 0
-        # Free a slack fraction at once: the paged scan below then runs once per that many
-        # new records, so the cost per write does not grow with fullness.
-        want = overflow + min(max(int(self.max_records * self.evict_slack), 64), self.max_records // 4)
+    # ------------------------------------------------------------------ eviction
+    def _index(self, create: bool = False) -> EvictionIndex | None:
+        """The eviction index's side collection (None if absent and not ``create``)."""
+        if self._index_collection is None:
+            name = index_name(self.collection_name)
+            try:
+                if create:
+                    self._index_collection = self._client.get_or_create_collection(
+                        name, metadata={"hnsw:space": "l2"}, embedding_function=None)
+                else:
+                    self._index_collection = self._client.get_collection(name, embedding_function=None)
+            except Exception:  # NotFoundError (embedded) / ValueError or HTTP errors (server)
+                if create:
+                    raise
+                return None
+        return EvictionIndex(self._index_collection)
+
+    def _index_change(self, add: dict[str, float] | None = None, remove: dict[str, float] | None = None) -> bool:
+        index = self._index() if self.eviction_index else None
+        return index.change(add, remove) if index is not None else False
+
+    def rebuild_eviction_index(self) -> int:
+        """Index every unpinned record (one scan; done by the first eviction of a store written
+        before the index existed). Returns the number of entries."""
+        with self._write_lock():
+            return self._rebuild_index()
+
+    def _rebuild_index(self) -> int:
+        entries = {}
+        for ids, metas in self._pages(2000):
+            for rid, meta in zip(ids, metas):
+                if meta and not meta.get("pinned", False):
+                    entries[rid] = float(meta.get("updated_at", 0.0) or 0.0)
+        self._index(create=True).rebuild(entries)
+        return len(entries)
+
+    def eviction_index_report(self) -> dict[str, int]:
+        """Check the eviction index against the records (a full scan, for tests and repairs):
+        ``unindexed`` unpinned records without an entry for their last update (must be 0),
+        ``stale`` entries (harmless; evictions drop the ones they meet)."""
+        index = self._index()
+        if index is None or not index.built():
+            return {"built": 0, "entries": 0, "unindexed": -1, "stale": -1}
+        entries: dict[str, set[float]] = {}
+        count = 0
+        for key, doc in index.documents():
+            if key.startswith("b:"):
+                for rid, t in doc.items():
+                    entries.setdefault(rid, set()).add(t)
+                    count += 1
+        unindexed = live = 0
+        for ids, metas in self._pages(2000):
+            for rid, meta in zip(ids, metas):
+                if meta.get("pinned", False):
+                    continue
+                live += 1
+                stored = float(meta.get("updated_at", 0.0) or 0.0)
+                unindexed += not any(abs(stored - t) <= 1e-3 for t in entries.get(rid, ()))
+        return {"built": 1, "entries": count, "unindexed": unindexed, "stale": count - (live - unindexed)}
+
+    def _validate_entries(self, entries: list[tuple[str, float]]) -> tuple[list[tuple], list[tuple[str, float]]]:
+        """Index entries → (eviction sort keys of the valid ones, the stale ones): valid when the
+        record exists, is not pinned and was last updated at the entry's time."""
+        found = {}
+        ids = list(dict.fromkeys(rid for rid, _ in entries))
+        for start in range(0, len(ids), 2000):
+            got = self._collection.get(ids=ids[start:start + 2000], include=["metadatas"])
+            found.update(zip(got["ids"], got["metadatas"]))
+        valid, stale = [], []
+        for rid, t in entries:
+            meta = found.get(rid)
+            stored = float((meta or {}).get("updated_at", 0.0) or 0.0)
+            # Chroma keeps about 16 significant digits of a float (1796473179.0614479 comes back
+            # as 1796473179.061448): the same update is within a millisecond, another is not.
+            if meta is None or meta.get("pinned", False) or abs(stored - t) > 1e-3:
+                stale.append((rid, t))
+            else:  # ordered by the stored values, as the scan orders them; the entry's own value to remove it
+                valid.append((*eviction_order(stored, int(meta.get("visits", 0) or 0), rid), t))
+        return valid, stale
+
+    def _oldest_indexed(self, want: int, overflow: int) -> list[str]:
+        index = self._index(create=True)
+        if not index.built():
+            self._rebuild_index()
+            index = self._index()
+        valid, stale = index.oldest(want, self._validate_entries)
+        if len(valid) < overflow:  # records the index does not know (written by an older version): index them all
+            self._rebuild_index()
+            valid, stale = self._index().oldest(want, self._validate_entries)
+        chosen = valid[:want]
+        self._evicted_entries = [(str(rid), entry_t) for _, _, rid, entry_t in chosen] + stale
+        return [str(rid) for _, _, rid, _ in chosen]
+
+    def _oldest_by_scan(self, want: int) -> list[str]:
+        """The reference rule, by a scan of every unpinned record's metadata (cost ∝ store)."""
         oldest: list[tuple[float, int, str]] = []  # max-heap (negated) of the `want` oldest
         for ids, metas in self._pages(2000, where={"pinned": False}):
             for rid, meta in zip(ids, metas):
@@ -619,14 +719,25 @@ class ExperienceMemory:
                     heapq.heappush(oldest, key)
                 elif key > oldest[0]:
                     heapq.heapreplace(oldest, key)
-        victims = [rid for _, _, rid in oldest]
+        return [rid for _, _, rid in sorted(oldest, reverse=True)]
+
+    def _evict_for(self, incoming_new: int, total: int) -> int:
+        overflow = total + incoming_new - self.max_records
+        if overflow <= 0:
+            return 0
+        # Free a slack fraction at once, so that one eviction serves that many new records.
+        want = overflow + min(max(int(self.max_records * self.evict_slack), 64), self.max_records // 4)
+        self._evicted_entries: list[tuple[str, float]] = []
+        victims = self._oldest_indexed(want, overflow) if self.eviction_index else self._oldest_by_scan(want)
         if len(victims) < overflow:
             raise MemoryStoreError(
-                f"memory {self.path}:{self.namespace} is full of pinned records "
+                f"memory {self.path or self.url}:{self.namespace} is full of pinned records "
                 f"(max_records={self.max_records}); raise --max-records (max_records)"
             )
         for start in range(0, len(victims), 2000):
             self._collection.delete(ids=victims[start:start + 2000])
+        if self._evicted_entries:  # after the delete: a crash in between leaves stale entries only
+            self._index_change(remove=self._evicted_entries)
         return len(victims)
 
     def upsert(self, records: Sequence[ExperienceRecord]) -> int:
@@ -641,17 +752,25 @@ class ExperienceMemory:
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
             raise ValueError("upsert got two records with the same key")
+        stored = self._collection.get(ids=ids, include=["metadatas"])
+        previous = {rid: float((meta or {}).get("updated_at", 0.0) or 0.0) for rid, meta in zip(stored["ids"], stored["metadatas"])}
         if new_keys is None:
-            existing = set(self._collection.get(ids=ids, include=[])["ids"])
-            new_keys = sum(1 for rid in ids if rid not in existing)
+            new_keys = sum(1 for rid in ids if rid not in previous)
         total = len(self)  # one count per write (it costs ~10 ms at 100k records)
         evicted = self._evict_for(new_keys, total)
+        # The eviction index learns the new entries before the records are written and forgets
+        # the replaced ones after: a crash in between leaves stale entries, never an unindexed record.
+        fresh = {r.id: r.provenance.updated_at for r in records if not r.pinned}
+        indexed = self._index_change(add=fresh)
         self._collection.upsert(
             ids=ids,
             embeddings=[self.embed_task(r.task) for r in records],
             documents=[r.task for r in records],
             metadatas=[self._metadata(r) for r in records],
         )
+        replaced = {rid: t for rid, t in previous.items() if fresh.get(rid) != t}
+        if indexed and replaced:
+            self._index_change(remove=replaced)
         self._after_write(total - evicted + new_keys)
         return evicted
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from .embeddings import HashingEmbedder, MiniLMEmbedder, TextEmbedder, cosine
-from .records import ActionValue, ExperienceRecord
-from .store import ExperienceMemory, MemoryStoreError, _collection_name
+from .records import EDIT_PREFIX, ActionValue, ExperienceRecord
+from .store import ExperienceMemory, MemoryStoreError, _collection_name, _http_client
 
 EXPORT_FORMAT = "rememberer-memory/1"
 EDIT_LOG = "rememberer-edits.jsonl"
@@ -43,34 +43,53 @@ def _embedder_for(model_id: str | None, dimension: int | None) -> TextEmbedder |
     raise MemoryStoreError(f"memory was built with embeddings {model_id!r}, which this command cannot load")
 
 
-def open_memory(memory_dir: str | Path, namespace: str, *, create: bool = False,
-                observation_similarity: Callable[[str, str], float] | None = None, task_weight: float = 0.5) -> ExperienceMemory:
-    """Open the memory of ``namespace`` in ``memory_dir`` with the embedder it was built with.
+def open_memory(memory_dir: str | Path | None, namespace: str, *, create: bool = False,
+                observation_similarity: Callable[[str, str], float] | None = None, task_weight: float = 0.5,
+                url: str | None = None) -> ExperienceMemory:
+    """Open the memory of ``namespace`` in ``memory_dir`` (or on the Chroma server ``url``, which
+    then wins) with the embedder it was built with.
 
     With ``create=False`` (every read command) a missing directory or namespace is an error and
-    nothing is created on disk."""
+    nothing is created, on disk or on the server."""
     import chromadb
     from chromadb.config import Settings
 
-    path = Path(memory_dir).expanduser()
-    if not (path / "chroma.sqlite3").is_file():  # not a memory yet: opening Chroma there would create one
-        if not create:
-            raise MemoryStoreError(f"no memory at {memory_dir}")
-        return ExperienceMemory(path, namespace=namespace, observation_similarity=observation_similarity, task_weight=task_weight)
-    client = chromadb.PersistentClient(path=str(path.resolve()), settings=Settings(anonymized_telemetry=False, allow_reset=False))
+    settings = Settings(anonymized_telemetry=False, allow_reset=False)
+    if url is not None:
+        client = _http_client(url, settings)
+        where = url
+    else:
+        path = Path(memory_dir).expanduser()
+        where = str(memory_dir)
+        if not (path / "chroma.sqlite3").is_file():  # not a memory yet: opening Chroma there would create one
+            if not create:
+                raise MemoryStoreError(f"no memory at {memory_dir}")
+            return ExperienceMemory(path, namespace=namespace, observation_similarity=observation_similarity,
+                                    task_weight=task_weight)
+        client = chromadb.PersistentClient(path=str(path.resolve()), settings=settings)
     names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
     wanted = _collection_name(namespace)
     meta: dict[str, Any] = {}
     if wanted in names:
         meta = client.get_collection(wanted).metadata or {}
     elif not create:
-        present = sorted(n.removeprefix("rememberer-") for n in names) or ["none"]
-        error = MemoryStoreError(f"no memory for {namespace!r} at {memory_dir} (namespaces there: {', '.join(present)})")
+        present = namespaces_of(names) or ["none"]
+        error = MemoryStoreError(f"no memory for {namespace!r} at {where} (namespaces there: {', '.join(present)})")
         error.namespaces = tuple(n for n in present if n != "none")
         raise error
     embedder = _embedder_for(meta.get("embedding_model"), meta.get("embedding_dim"))
+    if url is not None:
+        return ExperienceMemory(url=url, client=client, namespace=namespace, embedder=embedder,
+                                observation_similarity=observation_similarity, task_weight=task_weight)
     return ExperienceMemory(path, namespace=namespace, embedder=embedder, client=client,
                             observation_similarity=observation_similarity, task_weight=task_weight)
+
+
+def namespaces_of(collection_names: Any) -> list[str]:
+    """The memory namespaces among Chroma collection names (not the server's lock collection
+    nor the stores' side collections)."""
+    return sorted(n.removeprefix("rememberer-") for n in collection_names
+                  if n.startswith("rememberer-") and n != "rememberer-locks")
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -83,17 +102,20 @@ def summary(memory: ExperienceMemory) -> dict[str, Any]:
         bins[min(9, max(0, int(q * 10)))] += 1
     sources: dict[str, int] = {}
     runs: dict[str, int] = {}
+    edited = 0
     for r in records:
         sources[r.provenance.source] = sources.get(r.provenance.source, 0) + 1
         for run in r.provenance.run_ids:
             runs[run] = runs.get(run, 0) + 1
+        edited += bool(r.provenance.edits)
     return {
-        "path": str(memory.path), "namespace": memory.namespace, "embedding_model": memory.embedder.model_id,
+        "path": str(memory.path or getattr(memory, "url", None)), "namespace": memory.namespace, "embedding_model": memory.embedder.model_id,
         **memory.stats(),
         "tasks": len({r.task for r in records}),
         "q_histogram": {"edges": [i / 10 for i in range(11)], "counts": bins},
         "sources": sources,
         "runs": dict(sorted(runs.items(), key=lambda kv: -kv[1])[:20]),
+        "edited_records": edited,
         "last_update": max((r.provenance.updated_at for r in records), default=None),
     }
 
@@ -182,8 +204,9 @@ def _stamp() -> str:
 
 def edit(memory: ExperienceMemory, record_id: str, action: str, *, q: float | None = None, reason: str | None = None,
          add: bool = False, editor: str = "cli") -> ExperienceRecord:
-    """Set an action's Q and/or reason (``add=True`` adds a new action). The record's provenance
-    gets an ``edit:<editor>:<time>`` entry and the full before/after goes to the edit log."""
+    """Set an action's Q and/or reason (``add=True`` adds a new action). The record's
+    ``provenance.edits`` gets an ``edit:<editor>:<time>`` stamp (not a run id: the edit does not
+    make the editor a contributor) and the full before/after goes to the edit log."""
     if q is None and reason is None:
         raise ValueError("nothing to edit: give a Q value and/or a reason")
     if q is not None and not (q == q and -1e6 < q < 1e6):
@@ -202,8 +225,8 @@ def edit(memory: ExperienceMemory, record_id: str, action: str, *, q: float | No
     if reason is not None:
         entry.reason = reason
     entry.updated_at = time.time()
-    stamp = f"edit:{editor}:{_stamp()}"
-    record.provenance.touch(stamp, None, None)
+    stamp = f"{EDIT_PREFIX}{editor}:{_stamp()}"
+    record.provenance.add_edit(stamp)
     memory.upsert([record])
     _log_edit(memory, {"at": stamp, "namespace": memory.namespace, "record_id": record.id, "action": action,
                        "before": (before.action(action) or ActionValue(action=action)).model_dump(),
@@ -216,14 +239,20 @@ def delete_records(memory: ExperienceMemory, *, record_id: str | None = None, ru
     """Delete one record, or what one run contributed.
 
     A run's contribution: the records whose provenance names that run and no other run or pool
-    (they exist because of it). Records the run only updated keep their merged statistics (a
-    Q average cannot be un-mixed) and are reported as ``kept_shared``."""
+    (they exist because of it). Hand edits are provenance, not runs: a record only that run
+    produced and a person then edited is still that run's, is deleted, and is counted in
+    ``edited`` (its edits' before/after stay in the edit log). Records other runs or a pool also
+    wrote keep their merged statistics (a Q average cannot be un-mixed) and are reported as
+    ``kept_shared``; annotated (pinned) records are never deleted by run."""
     if (record_id is None) == (run_id is None):
         raise ValueError("give either a record id or --run")
     if record_id is not None:
         victims = [find(memory, record_id)]
         shared: list[ExperienceRecord] = []
     else:
+        if run_id.startswith(EDIT_PREFIX):
+            raise ValueError(f"{run_id!r} is a hand edit, not a run: edits contribute no record. Undo one with "
+                             f"`rememberer memory edit` (the value before it is in {EDIT_LOG}), or delete the record by id")
         touched = [r for r in memory.records() if run_id in r.provenance.run_ids]
         if not touched:
             raise ValueError(f"no record mentions run {run_id!r}")
@@ -232,7 +261,8 @@ def delete_records(memory: ExperienceMemory, *, record_id: str | None = None, ru
     if not dry_run:
         for r in victims:
             memory.delete(r.task, r.observation)
-    return {"deleted": len(victims), "kept_shared": len(shared), "dry_run": dry_run, "ids": [r.id for r in victims]}
+    return {"deleted": len(victims), "edited": sum(1 for r in victims if r.provenance.edits), "kept_shared": len(shared),
+            "dry_run": dry_run, "ids": [r.id for r in victims]}
 
 
 def validate_export(path: str | Path) -> tuple[dict[str, Any], list[ExperienceRecord]]:
@@ -258,12 +288,19 @@ def validate_export(path: str | Path) -> tuple[dict[str, Any], list[ExperienceRe
     return data, records
 
 
+def read_export(path: str | Path, namespace: str) -> list[ExperienceRecord]:
+    """The validated records of an export meant for ``namespace`` (checked before any memory is
+    opened, so a refused import creates nothing, not even an empty collection)."""
+    data, records = validate_export(path)
+    if data.get("namespace") not in (None, namespace):
+        raise MemoryStoreError(f"{path} holds namespace {data['namespace']!r}, not {namespace!r}; use --namespace")
+    return records
+
+
 def import_export(memory: ExperienceMemory, path: str | Path, *, replace: bool = False) -> dict[str, Any]:
     """Load what :meth:`ExperienceMemory.export` wrote: all records validated first, then written
     in one upsert. Existing keys are kept unless ``replace``."""
-    data, records = validate_export(path)
-    if data.get("namespace") not in (None, memory.namespace):
-        raise MemoryStoreError(f"{path} holds namespace {data['namespace']!r}, not {memory.namespace!r}; use --namespace")
+    records = read_export(path, memory.namespace)
     present = memory.get_many([r.key for r in records])
     chosen = records if replace else [r for r in records if r.id not in present]
     if chosen:
@@ -321,7 +358,7 @@ def merge(keep: ExperienceRecord, other: ExperienceRecord) -> ExperienceRecord:
     merged.total_reward += other.total_reward
     merged.applied_updates = list(dict.fromkeys(merged.applied_updates + other.applied_updates))
     p, q = merged.provenance, other.provenance
-    for name in ("run_ids", "episode_ids", "models"):
+    for name in ("run_ids", "episode_ids", "models", "edits"):
         setattr(p, name, list(dict.fromkeys(getattr(p, name) + getattr(q, name))))
     p.created_at = min(p.created_at, q.created_at)
     p.updated_at = max(p.updated_at, q.updated_at)
@@ -380,6 +417,6 @@ def export(memory: ExperienceMemory, path: str | Path) -> int:
 
 
 __all__ = ["EDIT_LOG", "EXPORT_FORMAT", "SearchHit", "delete_records", "dedup", "edit", "export", "find", "import_export",
-           "list_records", "merge", "open_memory", "prune", "record_dict", "search", "summary", "validate_export"]
+           "list_records", "merge", "namespaces_of", "open_memory", "prune", "read_export", "record_dict", "search", "summary", "validate_export"]
 
 

@@ -297,9 +297,10 @@ def _add_memory_commands(mem: argparse.ArgumentParser) -> None:
                         "'.<scheme>' for goal-relative keys, e.g. textcraft.roles)")
     common.add_argument("--keys", dest="memory_keys", choices=["goal-relative", "verbatim"], default="goal-relative",
                         help="which memory of the task set: goal-relative keys (default) or verbatim (the paper's)")
-    common.add_argument("--memory-dir", default=os.environ.get("REMEMBERER_MEMORY_DIR", ".rememberer/memory"),
-                        help="Chroma directory of the experience memory [env $REMEMBERER_MEMORY_DIR]")
-    from rememberer.settings import add_mapping_arguments
+    from rememberer.graph.context import AgentKnobs
+    from rememberer.settings import add_field_arguments, add_mapping_arguments
+
+    add_field_arguments(common, AgentKnobs, MEMORY_LOCATION)  # the same flags, env and checks as train/eval
 
     add_mapping_arguments(common, _options_field())
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -354,6 +355,9 @@ def _short_time(ts: float) -> str:
     return when.strftime("%H:%M") if when.date() == datetime.now().date() else when.strftime("%m-%d")
 
 
+MEMORY_LOCATION = ("memory_dir", "memory_url")
+"""The settings fields that say where a memory is; ``rememberer memory`` takes them like ``train``."""
+
 WRITING = {"edit", "delete", "import", "prune", "dedup", "repair"}
 READ_ONLY = {"stats", "list", "show", "export"}
 
@@ -396,27 +400,33 @@ def _memory_action(args: argparse.Namespace) -> int:
     from rememberer.memory import tools
     from rememberer.tasks import load_task_set
 
+    from rememberer.graph.context import AgentKnobs
+    from rememberer.settings import field_values
+
+    where = field_values(AgentKnobs, args, MEMORY_LOCATION)  # --memory-url (or its env) wins, as in train/eval
+    memory_dir, url = where["memory_dir"], where["memory_url"]
     tasks = load_task_set(args.task, **_memory_task_options(args))
     namespace = args.namespace or tasks.memory_namespace(args.memory_keys)
     similarity = tasks.similarity(args.memory_keys)
     if args.action == "repair":
-        from rememberer.memory import ExperienceMemory
-
-        tools.open_memory(args.memory_dir, namespace, create=False)  # refuses a wrong --task or directory
-        repaired = ExperienceMemory(args.memory_dir, namespace=namespace,
-                                    observation_similarity=similarity, task_weight=tasks.task_weight).repair()
+        repaired = tools.open_memory(memory_dir, namespace, create=False, url=url,  # refuses a wrong --task or directory
+                                     observation_similarity=similarity, task_weight=tasks.task_weight).repair()
         Console().print_json(json.dumps(repaired, default=str))
         return 0
-    if args.action in READ_ONLY:
+    if args.action == "import":
+        tools.read_export(args.file, namespace)  # refused before the memory is opened (or created)
+    if args.action in READ_ONLY and url is None:
         # Straight from Chroma's SQLite file, opened read-only: these never write a byte.
         from types import SimpleNamespace
 
         from rememberer.memory import MemoryReader
 
-        memory = MemoryReader(args.memory_dir, namespace=namespace)
+        memory = MemoryReader(memory_dir, namespace=namespace)
         memory.embedder = SimpleNamespace(model_id=memory.embedding_model)
     else:
-        memory = tools.open_memory(args.memory_dir, namespace, create=args.action == "import",
+        # On a server, reads go through the client with no create and no write: an existing
+        # collection is opened with get_collection, records are read with get.
+        memory = tools.open_memory(memory_dir, namespace, create=args.action == "import", url=url,
                                    observation_similarity=similarity, task_weight=tasks.task_weight)
     console = Console()
 
@@ -464,6 +474,23 @@ def _memory_action(args: argparse.Namespace) -> int:
             t.add_row(*row)
         return t
 
+    def q_bars(histogram) -> Table:
+        """One line per Q bin (range, count, bar): as readable at 80 columns as at 200."""
+        from rich import box
+
+        counts, edges = histogram["counts"], histogram["edges"]
+        t = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title="Q values of the stored actions", title_justify="left")
+        t.add_column("Q", no_wrap=True)
+        t.add_column("actions", justify="right", no_wrap=True)
+        t.add_column("", no_wrap=True, overflow="crop")
+        width = max(10, min(50, console.width - 24))
+        top = max(counts) or 1
+        for i, count in enumerate(counts):
+            low, high = edges[i], edges[i + 1]
+            label = f"< {high:.1f}" if i == 0 else f"≥ {low:.1f}" if i == len(counts) - 1 else f"{low:.1f}–{high:.1f}"
+            t.add_row(label, str(count), "█" * max(1, round(width * count / top)) if count else "")
+        return t
+
     def show(record) -> None:
         if args.json:
             return emit(tools.record_dict(record))
@@ -474,8 +501,11 @@ def _memory_action(args: argparse.Namespace) -> int:
             t.add_row(escape(a.action), f"{a.q:.3f}", str(a.visits), f"{a.mean_reward:.3f}", escape(a.reason))
         console.print(t)
         p = record.provenance
-        console.print(f"visits {record.visits} · source {p.source} · created {when(p.created_at)} · updated {when(p.updated_at)}")
+        console.print(f"visits {record.visits} · source {p.source}")  # two lines: each fits 80 columns
+        console.print(f"created {when(p.created_at)} · updated {when(p.updated_at)}")
         console.print(f"runs: {', '.join(p.run_ids) or '-'} · models: {', '.join(p.models) or '-'}")
+        if p.edits:
+            console.print(f"edits: {', '.join(p.edits)}")
 
     action = args.action
     if action == "stats":
@@ -484,12 +514,13 @@ def _memory_action(args: argparse.Namespace) -> int:
             emit(data)
         else:
             t = Table("", "", show_header=False)
-            for key in ("path", "namespace", "embedding_model", "records", "tasks", "pinned", "actions", "visits", "positive_q_records"):
+            for key in ("path", "namespace", "embedding_model", "records", "tasks", "pinned", "edited_records", "actions", "visits",
+                        "positive_q_records"):
                 t.add_row(key, str(data[key]))
             t.add_row("sources", ", ".join(f"{k}: {v}" for k, v in data["sources"].items()) or "-")
-            t.add_row("Q histogram", " ".join(f"{e:.1f}:{c}" for e, c in zip(data["q_histogram"]["edges"], data["q_histogram"]["counts"])))
             t.add_row("runs (records)", ", ".join(f"{k} ({v})" for k, v in list(data["runs"].items())[:5]) or "-")
             console.print(t)
+            console.print(q_bars(data["q_histogram"]))
     elif action == "list":
         records = tools.list_records(memory, contains=args.contains, sort=args.sort, limit=args.limit)
         emit([tools.record_dict(r) for r in records]) if args.json else console.print(table(records))

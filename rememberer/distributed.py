@@ -16,6 +16,11 @@ Ray is an optional extra (``pip install 'rememberer[ray]'``); ``'local'`` starts
 on this machine (or reuses one this process started), any other value is passed to
 ``ray.init(address=...)``. Workers reserve no CPU (they wait on the model most of the time) and
 are spread over the cluster's nodes.
+
+Progress: while ``on_step`` is set (the CLI's progress bar), the driver asks the busy workers for
+their episode's step count every :attr:`RayRun.progress_interval` seconds (an actor answers
+``progress`` on a second thread while ``play`` runs) and reports each change, so the bar and its
+step-based ETA advance per step, as in a local run, not only when an episode comes back.
 """
 
 from __future__ import annotations
@@ -45,6 +50,12 @@ class EpisodeWorker:
         self.run_id = run_id
         self.app = builder.compile(checkpointer=checkpointer())
         self.recursion_limit = recursion_limit(resources.step_cap(self.context))
+        self._progress: tuple[str | None, int] = (None, 0)
+
+    def progress(self) -> tuple[str | None, int]:
+        """The episode being played and the steps it has executed (answered while ``play`` runs:
+        the actor has a second thread for this)."""
+        return self._progress
 
     def play(self, goal_id: str, phase: str, epoch: int, training: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Play one episode; its result line and its steps (the driver commits them)."""
@@ -56,13 +67,18 @@ class EpisodeWorker:
         self.context.training = training
         config = {"configurable": {"thread_id": episode_id}, "recursion_limit": self.recursion_limit}
         started, error = time.perf_counter(), None
+        self._progress = (episode_id, 0)
+        state: dict[str, Any] = {}
         try:
-            state = self.app.invoke({"goal_id": goal_id, "episode_id": episode_id}, context=self.context, config=config)
+            for state in self.app.stream({"goal_id": goal_id, "episode_id": episode_id}, context=self.context,
+                                         config=config, stream_mode="values"):
+                self._progress = (episode_id, int(state.get("step_count", 0) or 0))
         except TaskError as exc:
             error = str(exc)
             state = self.app.get_state(config).values or {}
         finally:
             self.app.checkpointer.delete_thread(episode_id)
+            self._progress = (None, 0)
         result = episode_result(state, phase=phase, epoch=epoch, goal_id=goal_id, episode_id=episode_id,
                                 started=started, error=error)
         exclude = None if self.save_prompts else {"prompt"}
@@ -98,7 +114,8 @@ class RayRun(Run):
             self._started_ray = True
         try:
             super().__init__(settings, task_set=task_set, resume=resume, model=model)
-            remote = ray.remote(num_cpus=0, scheduling_strategy="SPREAD")(EpisodeWorker)
+            # max_concurrency=2: `progress` is answered while `play` runs (per-step progress on the driver)
+            remote = ray.remote(num_cpus=0, scheduling_strategy="SPREAD", max_concurrency=2)(EpisodeWorker)
             self.workers = [remote.remote(settings, self.run_id) for _ in range(settings.workers)]
         except BaseException:
             self._shutdown()
@@ -124,7 +141,11 @@ class RayRun(Run):
             while queue and idle:
                 worker, goal = idle.pop(), queue.pop(0)
                 running[worker.play.remote(goal, phase, epoch, training)] = (goal, worker)
-            ready, _ = ray.wait(list(running), num_returns=1)
+            ready, _ = ray.wait(list(running), num_returns=1,
+                                timeout=self.progress_interval if self.on_step is not None else None)
+            if not ready:  # nothing finished yet: report the running episodes' steps
+                self._report_progress([w for _, w in running.values()])
+                continue
             goal, worker = running.pop(ready[0])
             idle.append(worker)
             line, steps = ray.get(ready[0])  # a worker's ModelUnavailableError stops the run here
@@ -134,6 +155,23 @@ class RayRun(Run):
             if on_episode:
                 on_episode(result)
         return [done[goal] for goal in goals]
+
+    progress_interval = 0.25
+    """Seconds between two polls of the workers' step counts while ``on_step`` is set."""
+
+    def _report_progress(self, workers: list[Any]) -> None:
+        """Ask each busy worker for its episode's steps; report the changes to ``on_step``."""
+        ray = _ray()
+        try:
+            answers = ray.get([w.progress.remote() for w in workers], timeout=5)
+        except Exception:  # a slow or lost answer is only a progress bar that waits
+            return
+        seen = getattr(self, "_reported_steps", {})
+        for episode_id, steps in answers:
+            if episode_id is not None and self.on_step is not None and seen.get(episode_id) != steps:
+                seen[episode_id] = steps
+                self.on_step(episode_id, steps)
+        self._reported_steps = seen
 
     def _shutdown(self) -> None:
         ray = _ray()

@@ -114,3 +114,23 @@ def test_ray_flags_are_checked_before_any_work(flags, message, tmp_path, capsys,
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not runs.exists()
+
+
+@pytest.mark.slow
+def test_ray_progress_advances_per_step_not_per_episode(local_ray, chroma_server, tmp_path):
+    from rememberer.distributed import RayRun
+
+    run = RayRun(_settings(tmp_path, "steps", model="fake:slow:0.3", memory_url=chroma_server, ray="local", workers=2,
+                           epochs=1))
+    run.progress_interval = 0.05
+    seen: dict[str, list[int]] = {}
+    finished: dict[str, int] = {}
+    run.on_step = lambda episode_id, steps: seen.setdefault(episode_id, []).append(steps)
+    try:
+        run.train(GOALS, 1, lambda result: finished.setdefault(result.episode_id, result.steps))
+    finally:
+        run.close()
+    assert set(finished) == set(seen)  # every episode reported steps while it ran
+    for episode_id, steps in seen.items():
+        assert steps == sorted(steps)  # counts only grow
+        assert any(0 < s < finished[episode_id] for s in steps), (episode_id, steps, finished[episode_id])
