@@ -50,7 +50,8 @@ def keys(ctx: AgentContext) -> MemoryKeys:
 
 def shown_actions(ctx: AgentContext, task: str, observation: str, context: str,
                   valid_actions: tuple[str, ...] | list[str] | None) -> list[str] | None:
-    """The valid actions offered to the model (``prune_actions``: only those relevant to the goal)."""
+    """The valid actions offered to the model (``prune_actions``: what the task's keys offer, see
+    :meth:`MemoryKeys.offer`: those relevant to the goal, a bounded subset for ScienceWorld)."""
     if valid_actions is None:
         return None
     if not ctx.prune_actions:
@@ -58,8 +59,7 @@ def shown_actions(ctx: AgentContext, task: str, observation: str, context: str,
     scheme = task_set(ctx).goal_keys
     if scheme is None:
         return list(valid_actions)
-    kept = [a for a in valid_actions if scheme.relevant(a, task, observation, context)]
-    return kept or list(valid_actions)
+    return scheme.offer(valid_actions, task, observation, context)
 
 
 def check_scheme(ctx: AgentContext, store: Any) -> None:

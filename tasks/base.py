@@ -95,6 +95,13 @@ class MemoryKeys:
         """Whether ``action`` can matter for this goal (pruning, the default unless ``--all-actions``, keeps only these)."""
         return True
 
+    def offer(self, valid_actions: Sequence[str], task: str, observation: str, context: str) -> list[str]:
+        """The valid actions offered to the model when pruning is on (the default): those
+        :meth:`relevant` keeps, or all of them when it keeps none. A task set whose valid-action
+        lists are long (ScienceWorld: up to ~3,800) overrides this to offer a bounded subset."""
+        kept = [a for a in valid_actions if self.relevant(a, task, observation, context)]
+        return kept or list(valid_actions)
+
     def concretize(self, key: str, task: str, observation: str, context: str,
                    valid_actions: Sequence[str] | None) -> list[str]:
         """The concrete actions valid now whose key is ``key`` (advice mapped to this goal)."""

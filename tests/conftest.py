@@ -27,3 +27,15 @@ def memory_factory(tmp_path, hashing_embedder):
         return ExperienceMemory(kwargs.pop("path", tmp_path / "memory"), **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def scienceworld_loader():
+    """Loads the ScienceWorld task set with the given options, or skips where it cannot run."""
+    pytest.importorskip("scienceworld", reason="the scienceworld extra is not installed: pip install -e '.[scienceworld]'")
+    from rememberer.tasks import load_task_set
+    from rememberer.tasks.scienceworld import java_available
+
+    if not java_available():
+        pytest.skip("ScienceWorld needs Java on PATH (its simulator is a JAR)")
+    return lambda **options: load_task_set("scienceworld", **options)

@@ -113,11 +113,8 @@ needs_java = pytest.mark.skipif(not java_available(), reason="ScienceWorld needs
 
 
 @pytest.fixture(scope="module")
-def sw():
-    pytest.importorskip("scienceworld", reason="the scienceworld extra is not installed: pip install -e '.[scienceworld]'")
-    if not java_available():
-        pytest.skip("ScienceWorld needs Java on PATH (its simulator is a JAR)")
-    return load_task_set("scienceworld", valid_actions=False, max_steps=30)
+def sw(scienceworld_loader):
+    return scienceworld_loader(valid_actions=False, max_steps=30)
 
 
 @needs_java

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..base import TaskError, TaskSet, check_disjoint, load_json
 from .env import ScienceWorldTaskEnv, java_available, parse_goal_id, shutdown_engine
+from .keys import KEYS
 from .matcher import canonical_observation, observation_similarity
 
 HERE = Path(__file__).parent
@@ -106,6 +107,7 @@ def load_task_set(
         initial_pool=HERE / "pool.json",
         action_hint="one ScienceWorld command, e.g. 'open door to kitchen', 'go to kitchen', 'pick up thermometer', 'focus on red box'",
         success_threshold=1.0,
+        goal_keys=KEYS,
         metadata={"source": data["source"], "valid_actions": str(listed), "simplifications": simpl},
     )
 
