@@ -64,27 +64,56 @@ def add_settings_arguments(parser: argparse.ArgumentParser, settings_cls: type, 
     group_of = {field_name: group for group, names in GROUPS.items() for field_name in names}
     defaults = defaults or {}
     for f in cli_fields(settings_cls, command):
-        group = groups[group_of.get(f.name, "protocol")]
-        default = defaults.get(f.name, f.default if f.default is not MISSING else None)
-        help_text = f.metadata["description"]
-        if f.metadata.get("env"):
-            help_text += f" [env ${f.metadata['env']}]"
-        kind = hints[f.name]
-        if typing.get_origin(kind) is dict:
-            add_mapping_arguments(group, f)
-            continue
-        if kind is bool:
-            action = "store_false" if f.default else "store_true"
-            switch = f.metadata.get("switch_help", help_text)
-            group.add_argument(flag_name(f), dest=f.name, action=action, default=argparse.SUPPRESS, help=switch)
-            continue
-        choices = literal_choices(f)
-        if default is not None and not f.metadata.get("secret"):
-            help_text += f" (default: {default})"
-        group.add_argument(
-            flag_name(f), dest=f.name, default=argparse.SUPPRESS, metavar=None if choices else f.name.upper(),
-            type=_scalar(kind) if not choices else None, choices=choices, help=help_text.replace("%", "%%"),
-        )
+        _add_field_argument(groups[group_of.get(f.name, "protocol")], f, hints[f.name], defaults)
+
+
+def _add_field_argument(group: Any, f: Field, kind: Any, defaults: dict[str, Any]) -> None:
+    default = defaults.get(f.name, f.default if f.default is not MISSING else None)
+    help_text = f.metadata["description"]
+    if f.metadata.get("env"):
+        help_text += f" [env ${f.metadata['env']}]"
+    if typing.get_origin(kind) is dict:
+        add_mapping_arguments(group, f)
+        return
+    if kind is bool:
+        action = "store_false" if f.default else "store_true"
+        switch = f.metadata.get("switch_help", help_text)
+        group.add_argument(flag_name(f), dest=f.name, action=action, default=argparse.SUPPRESS, help=switch)
+        return
+    choices = literal_choices(f)
+    if default is not None and not f.metadata.get("secret"):
+        help_text += f" (default: {default})"
+    group.add_argument(
+        flag_name(f), dest=f.name, default=argparse.SUPPRESS, metavar=None if choices else f.name.upper(),
+        type=_scalar(kind) if not choices else None, choices=choices, help=help_text.replace("%", "%%"),
+    )
+
+
+def add_field_arguments(parser: Any, settings_cls: type, names: tuple[str, ...]) -> None:
+    """The flags of a few settings fields only, exactly as ``run | train | eval`` have them (for
+    commands that take a handful of knobs, like ``rememberer memory``); read them back with
+    :func:`field_values`."""
+    hints = typing.get_type_hints(settings_cls, include_extras=False)
+    by_name = {f.name: f for f in fields(settings_cls)}
+    for name in names:
+        _add_field_argument(parser, by_name[name], hints[name], {})
+
+
+def field_values(settings_cls: type, args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
+    """The values of the fields :func:`add_field_arguments` added: the flag, else the field's
+    environment variable, else its default; checked like the settings object checks them
+    (one-line ValueError naming the flag)."""
+    from rememberer.graph.context import check_value, env_fallback
+
+    by_name = {f.name: f for f in fields(settings_cls)}
+    out = {}
+    for name in names:
+        f = by_name[name]
+        value = getattr(args, name) if hasattr(args, name) else f.default
+        value = env_fallback(f, value)
+        check_value(f, value)
+        out[name] = value
+    return out
 
 
 def add_mapping_arguments(parser: Any, f: Field) -> None:
@@ -147,5 +176,5 @@ def given(args: argparse.Namespace, name: str) -> bool:
     return hasattr(args, name)
 
 
-__all__ = ["AgentKnobs", "add_mapping_arguments", "add_settings_arguments", "cli_fields", "flag_name", "given",
-           "mapping_from_args", "settings_from_args"]
+__all__ = ["AgentKnobs", "add_field_arguments", "add_mapping_arguments", "add_settings_arguments", "cli_fields", "field_values",
+           "flag_name", "given", "mapping_from_args", "settings_from_args"]
