@@ -26,7 +26,9 @@ The grid (:func:`conditions`), all on the same seeds, goals and step cap:
   replay), random instead of similar exemplars;
 * with ``--all``: the design's p sweep over ``--ps``, its test success after 0, 1 and 2 training
   epochs (the learning curve; the design row is epoch 3) and against the number of
-  ``train_pool`` training goals (5 to 100).
+  ``train_pool`` training goals (5 to 100); and, for task sets with several initial pools and
+  two disjoint training sets (WebShop: pools E0–E2, ``train`` and ``train_s1``), the paper's
+  protocol grid: the design trained on each training set from each pool, and each pool fixed.
 
 Writes ``transfer.json`` (per-seed numbers, run ids, settings) and ``transfer.md`` (mean and
 95 % t-interval per condition) to ``--out``; ``--doc`` also rewrites a results document. Run
@@ -72,6 +74,9 @@ class Condition:
     """Split the training goals come from (None: ``--train-split``)."""
     epochs: int | None = None
     """Training epochs for this condition (None: ``--epochs``)."""
+    task_options: dict[str, Any] = field(default_factory=dict)
+    """Options of the task set for this condition (e.g. WebShop's initial pool ``{"pool": "E1"}``);
+    a condition whose options the task set does not take is left out of its grid."""
     group: str = "main"
 
 
@@ -82,10 +87,12 @@ they say "on-tree actions" (pinned, so a changed default cannot change what a co
 ONE_STEP = {"n_step": 1, "gamma": 0.9}
 
 
-def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
+def conditions(ps: list[float], *, pool_goals: int = 50, task: str | None = None) -> list[Condition]:
     """The grid: baselines without experience, the paper's configuration, the design choices of
     issue 13 and the ablations, each measured on the same seeds and goals. Conditions other than
-    the p sweep use the largest p."""
+    the p sweep use the largest p. ScienceWorld has its own grid (:func:`scienceworld_conditions`)."""
+    if task in TASK_GRIDS:
+        return TASK_GRIDS[task](ps)
     top = max(ps)
     best = dict(RELATIVE)  # the design: goal-relative keys with the paper's update (MC, γ = 1)
     out = [
@@ -117,15 +124,22 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
                   group="design"),
         Condition(f"goal-relative keys, on-tree actions, {pool_goals} training goals", p=top,
                   knobs={**best, "prune_actions": True}, train_goals=pool_goals, train_split="train_pool", group="design"),
+        Condition(f"goal-relative keys, on-tree actions, MC γ=0.9, {pool_goals} training goals", p=top,
+                  knobs={**best, "prune_actions": True, "gamma": 0.9}, train_goals=pool_goals, train_split="train_pool",
+                  group="design"),
         Condition("ablation: without discouraged actions", p=top, knobs={**best, "discourage": False}, group="ablation"),
         Condition("ablation: without Q values (experience replay)", p=top, knobs={**best, "advice": "replay"},
                   group="ablation"),
         Condition("ablation: random instead of similar exemplars", p=top, knobs={**best, "exemplar_choice": "random"},
                   group="ablation"),
     ]
-    for p in ps:  # the p sweep of the design (its top p is the design row above)
+    for p in ps:  # the p sweep of each design (its top p is the design's row above)
         if p != top:
             out.append(Condition(f"goal-relative keys, MC γ=1, p={p:g}", p=p, knobs=best, group="p-sweep"))
+            out.append(Condition(f"goal-relative keys, on-tree actions, p={p:g}", p=p, knobs={**best, "prune_actions": True},
+                                 group="p-sweep"))
+            out.append(Condition(f"{FIXED_RELATIVE}, on-tree actions, p={p:g}", p=p, train=False,
+                                 knobs={**best, "prune_actions": True}, group="p-sweep"))
     # test success after each training epoch, as separate runs that stop training after k epochs
     # (same goals and seeds; the design row is the last epoch; epoch 0 is FIXED_RELATIVE)
     for k in EPOCH_CURVE:
@@ -134,7 +148,40 @@ def conditions(ps: list[float], *, pool_goals: int = 50) -> list[Condition]:
     for n in CURVE_GOALS:  # test success against the number of training goals
         out.append(Condition(f"goal-relative keys, MC γ=1, {n} train_pool goals", p=top, knobs=best, train_goals=n,
                              train_split="train_pool", group="curve"))
+    # the paper's protocol grid: initial exemplar pools × training sets (task sets with a ``pool`` option and the
+    # two disjoint training sets, i.e. WebShop's E0–E2 × train / train_s1), the design on each, and each pool fixed
+    on_tree = {**best, "prune_actions": True}
+    for pool in PROTOCOL_POOLS:
+        out.append(Condition(f"protocol: pool {pool}, fixed (never updated)", p=top, train=False, knobs=on_tree,
+                             task_options={"pool": pool}, group="protocol"))
+        for split in PROTOCOL_TRAINING_SETS:
+            out.append(Condition(f"protocol: pool {pool}, trained on {split}", p=top, knobs=on_tree, train_split=split,
+                                 task_options={"pool": pool}, group="protocol"))
     return out
+
+
+def scienceworld_conditions(ps: list[float]) -> list[Condition]:
+    """ScienceWorld's grid (dense rewards, variation transfer): no memory; the initial pool as fixed
+    exemplars under both key schemes; the paper's update (Monte-Carlo, γ = 1) against 2-step
+    bootstrapping with γ = 0.9, under both key schemes. Every valid action is offered (the
+    controlled policy chooses from the simulator's list); a wrong ``focus on`` costs −100."""
+    top = max(ps)
+    two_step = {"n_step": 2, "gamma": 0.9}
+    return [
+        Condition("no memory", p=0.0, use_memory=False, train=False, knobs=VERBATIM, group="baseline"),
+        Condition("fixed exemplars (the initial pool, never updated)", p=top, train=False, knobs=VERBATIM, group="baseline"),
+        Condition(FIXED_RELATIVE, p=top, train=False, knobs=RELATIVE, group="baseline"),
+        Condition("paper: verbatim keys, MC γ=1", p=top, knobs=VERBATIM, group="paper"),
+        Condition("verbatim keys, 2-step γ=0.9", p=top, knobs={**VERBATIM, **two_step}, group="paper"),
+        Condition("goal-relative keys, MC γ=1", p=top, knobs=RELATIVE, group="design"),
+        Condition("goal-relative keys, 2-step γ=0.9", p=top, knobs={**RELATIVE, **two_step}, group="design"),
+    ]
+
+
+TASK_GRIDS = {"scienceworld": scienceworld_conditions}
+"""Task sets with a grid of their own (the others share :func:`conditions`)."""
+TASK_OPTIONS = {"scienceworld": {"valid_actions": True}}
+"""Task options the controlled policy needs (it chooses from the valid-action list); ``--task-option`` adds to them."""
 
 
 FIXED_RELATIVE = "fixed exemplars, goal-relative keys"
@@ -142,22 +189,35 @@ FIXED_RELATIVE = "fixed exemplars, goal-relative keys"
 CURVE_GOALS = (5, 10, 25, 50, 100)
 EPOCH_CURVE = (1, 2)
 """Epochs of the per-epoch learning curve (the design row itself is the last epoch)."""
-EXTRA_GROUPS = ("p-sweep", "curve", "epochs")
+PROTOCOL_POOLS = ("E0", "E1", "E2")
+PROTOCOL_TRAINING_SETS = ("train", "train_s1")
+"""The protocol grid (the paper's WebShop setting): initial pools × disjoint training sets."""
+EXTRA_GROUPS = ("p-sweep", "curve", "epochs", "protocol")
 """Left out of the default grid (``--all`` or ``--only`` includes them)."""
 
 
+def _run_code_version(root: Path, run_id: str) -> str | None:
+    """The code version a run recorded in its ``config.json`` (a re-run grid reuses older runs)."""
+    try:
+        return json.loads((root / "runs" / run_id / "config.json").read_text(encoding="utf-8")).get("code_version")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def _row(condition: Condition, seed: int, run_id: str, train_goals: int, summary: dict[str, Any], wall: float,
-         epochs: int | None = None) -> dict[str, Any]:
+         epochs: int | None = None, code: str | None = None, failures: int | None = None) -> dict[str, Any]:
     evals = summary["phases"].get("eval", {})
     per_epoch = summary.get("train_epochs") or {}
     last = max(per_epoch, key=int) if per_epoch else None
-    return {
+    extra = {} if failures is None else {"test_failures": failures}
+    return {**extra,
         "condition": condition.name, "group": condition.group, "seed": seed, "run_id": run_id, "p": condition.p,
         "train_goals": train_goals if condition.train else 0, "epochs": epochs if condition.train else 0,
-        "settings": {**condition.knobs, **{f"eval.{k}": v for k, v in condition.eval_knobs.items()}},
+        "settings": {**condition.knobs, **{f"eval.{k}": v for k, v in condition.eval_knobs.items()},
+                     **({"task_options": condition.task_options} if condition.task_options else {})},
         "test_success": evals.get("success_rate", 0.0), "test_reward": evals.get("mean_reward", 0.0),
         "train_solved_so_far": per_epoch[last]["solved_so_far"] if last is not None else None,
-        "memory_records": summary["memory"]["records"], "wall_seconds": round(wall, 1),
+        "memory_records": summary["memory"]["records"], "wall_seconds": round(wall, 1), "code_version": code,
     }
 
 
@@ -171,7 +231,18 @@ def finished_row(condition: Condition, seed: int, args: argparse.Namespace, root
         return None
     if summary.get("phases", {}).get("eval", {}).get("episodes") != args.test_goals:
         return None
-    return _row(condition, seed, summary["run_id"], train_goals, summary, summary.get("wall_seconds", 0.0), epochs)
+    failures = None
+    if args.task in FAILURE_TASKS:
+        episodes = [json.loads(line) for line in (root / "runs" / name / "episodes.jsonl").read_text(encoding="utf-8").splitlines()]
+        failures = sum(1 for e in episodes if e.get("phase") == "eval" and float(e.get("reward", 0.0)) <= FAILED)
+    return _row(condition, seed, summary["run_id"], train_goals, summary, summary.get("wall_seconds", 0.0), epochs,
+                _run_code_version(root, summary["run_id"]), failures)
+
+
+FAILURE_TASKS = ("scienceworld",)
+"""Task sets whose episodes can end in failure with a negative return (ScienceWorld: a wrong ``focus on``
+sets the score to −100); their rows count the test episodes that did."""
+FAILED = -0.999
 
 
 def run_condition(condition: Condition, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -179,7 +250,8 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     from rememberer.runner import Run, RunSettings
     from rememberer.tasks import load_task_set
 
-    tasks = load_task_set(args.task)
+    options = {**task_options(args), **condition.task_options}
+    tasks = load_task_set(args.task, **options)
     slug = "".join(ch for ch in condition.name.replace("γ", "g").replace(",", "_") if ch.isalnum() or ch in "._-")
     name = f"{slug[:80]}-seed{seed}"
     train_goals = condition.train_goals or args.train_goals
@@ -196,7 +268,8 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     settings = RunSettings(
         task_set=args.task, model=model, memory_dir=str(root / "memory" / name),
         runs_dir=str(root / "runs"), run_name=name, max_steps=args.max_steps, seed=seed, use_memory=condition.use_memory,
-        train_goals=train_goals, test_goals=args.test_goals, epochs=epochs, **condition.knobs,
+        train_goals=train_goals, test_goals=args.test_goals, epochs=epochs, task_options=options,
+        train_split=train_split, test_split=args.test_split, **condition.knobs,
     )
     policy = controlled_policy(settings.model) if model.startswith("scripted:") else None  # else the run loads it
     run = Run(settings, model=policy, task_set=tasks)
@@ -208,7 +281,27 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     run.context.use_memory = condition.use_memory
     run.evaluate(list(tasks.goals(args.test_split)[: args.test_goals]))
     summary = run.summary(time.perf_counter() - started)
-    return _row(condition, seed, run.run_id, train_goals, summary, time.perf_counter() - started, epochs)
+    failures = None
+    if args.task in FAILURE_TASKS:
+        failures = sum(1 for r in run.results if r.phase == "eval" and r.reward <= FAILED)
+    return _row(condition, seed, run.run_id, train_goals, summary, time.perf_counter() - started, epochs,
+                _run_code_version(root, run.run_id), failures)
+
+
+def task_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The task set's options for this grid: what the controlled policy needs, then ``--task-option``."""
+    from rememberer.tasks.options import check_task_options
+
+    given = {}
+    for item in getattr(args, "task_option", None) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--task-option needs KEY=VALUE, got {item!r}")
+        given[key.strip()] = value
+    try:
+        return check_task_options(args.task, {**TASK_OPTIONS.get(args.task, {}), **given})
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _code_version() -> str:
@@ -219,13 +312,17 @@ def _code_version() -> str:
 
 def selected_conditions(args: argparse.Namespace) -> list[Condition]:
     """The grid for this task set: ``--only`` keeps the conditions named (exactly); conditions
-    that need a split the task set lacks (``train_pool``) are left out."""
+    that need a split the task set lacks (``train_pool``) or an option it does not take (``pool``) are left out."""
     from rememberer.tasks import load_task_set
+    from rememberer.tasks.options import task_options as options_of
 
     splits = load_task_set(args.task).splits
+    accepted = options_of(args.task)
     chosen = []
-    for condition in conditions(args.ps, pool_goals=getattr(args, "pool_goals", 50)):
+    for condition in conditions(args.ps, pool_goals=getattr(args, "pool_goals", 50), task=args.task):
         if condition.train_split and condition.train_split not in splits:
+            continue
+        if any(key not in accepted for key in condition.task_options):
             continue
         only = getattr(args, "only", None)
         if only and condition.name not in only:
@@ -248,6 +345,7 @@ def transfer(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     grid = selected_conditions(args)
     total, started = len(grid) * len(args.seeds), time.perf_counter()
+    version = _code_version()  # the code this process loaded (the tree may change while the grid runs)
 
     def save() -> dict[str, Any]:
         table = []
@@ -262,7 +360,8 @@ def transfer(args: argparse.Namespace) -> dict[str, Any]:
                   "machine": f"{cpu_summary()}, load average {os.getloadavg()[0]:.1f} at the end",
                   "task": args.task, "model": getattr(args, "model", None) or "scripted:p=P (controlled policy)",
                   "seeds": args.seeds, "train_goals": args.train_goals, "epochs": args.epochs,
-                  "test_goals": args.test_goals, "max_steps": args.max_steps, "code_version": _code_version(),
+                  "test_goals": args.test_goals, "max_steps": args.max_steps, "code_version": version,
+                  **({"splits": [args.train_split, args.test_split]} if args.task in TASK_GRIDS else {}),
                   "complete": len(rows) == total, "out_dir": str(root), "rows": rows, "table": table}
         tmp = root / "transfer.json.tmp"
         tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
@@ -323,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--pool-goals", type=int, default=50, help="training goals of the train_pool condition")
     t.add_argument("--only", nargs="+", default=None, help="run only the conditions with these names (quote each)")
     t.add_argument("--doc", default=None, help="also (re)write this results document, e.g. docs/results.md")
+    t.add_argument("--task-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the task set's loader, repeatable (ScienceWorld: valid_actions is on by default)")
     d = sub.add_parser("doc", help="regenerate the results document from experiment outputs")
     d.add_argument("out_dirs", nargs="+", help="directories written by `transfer --out`")
     d.add_argument("--doc", default="docs/results.md")
@@ -334,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.argv = list(argv if argv is not None else __import__("sys").argv[1:])
     if args.only:
-        known = [c.name for c in conditions(args.ps, pool_goals=args.pool_goals)]
+        known = [c.name for c in conditions(args.ps, pool_goals=args.pool_goals, task=args.task)]
         unknown = [name for name in args.only if name not in known]
         if unknown:
             parser.error(f"unknown condition(s) {unknown}; known: {known}")

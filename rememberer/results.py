@@ -26,6 +26,7 @@ GROUP_TITLES = {
     "p-sweep": "p sweep of the design",
     "curve": "Training goals (train_pool) against test success",
     "epochs": "Test success after each training epoch (the design; epoch 3 is the design row)",
+    "protocol": "The protocol grid: initial exemplar pools × training sets (the design, on-tree actions)",
     "main": "Conditions",
 }
 
@@ -63,12 +64,20 @@ def _pooled(row: dict[str, Any], runs: list[dict[str, Any]], episodes: int) -> s
     return f"{k}/{n} ({low:.0%}–{high:.0%})" if n else "–"
 
 
-def _row(row: dict[str, Any], pooled: str = "") -> str:
+def _row(row: dict[str, Any], pooled: str = "", failures: str | None = None) -> str:
     s, r, t = row["success"], row["reward"], row["train_solved"]
     train = f"{t['mean']:.0%} ± {t['ci95']:.0%}" if t["n"] else "–"
     ci = f" ± {s['ci95']:.1%}" if s["n"] > 1 else ""
     reward_ci = f" ± {r['ci95']:.3f}" if r["n"] > 1 else ""
-    return f"| {row['condition']} | {s['n']} | {s['mean']:.1%}{ci} | {s['sd']:.1%} | {pooled} | {r['mean']:.3f}{reward_ci} | {train} |"
+    failed = "" if failures is None else f" {failures} |"
+    return (f"| {row['condition']} | {s['n']} | {s['mean']:.1%}{ci} | {s['sd']:.1%} | {pooled} | {r['mean']:.3f}{reward_ci} |"
+            f"{failed} {train} |")
+
+
+def _failures(row: dict[str, Any], runs: list[dict[str, Any]], episodes: int) -> str:
+    """Test episodes that ended in failure (ScienceWorld: score −100 after a wrong ``focus on``), pooled over seeds."""
+    mine = [r for r in runs if r["condition"] == row["condition"]]
+    return f"{sum(r.get('test_failures', 0) for r in mine)}/{episodes * len(mine)}"
 
 
 def table(result: dict[str, Any]) -> str:
@@ -76,14 +85,58 @@ def table(result: dict[str, Any]) -> str:
     group_of = {r["condition"]: r.get("group", "main") for r in result["rows"]}
     for row in result["table"]:
         groups.setdefault(group_of.get(row["condition"], "main"), []).append(row)
+    failures = any("test_failures" in r for r in result["rows"])  # tasks whose episodes can fail (a negative return)
     lines = []
     for group, rows in groups.items():
         lines += [f"**{GROUP_TITLES.get(group, group)}**", "",
                   "| condition | seeds | test success (mean ± 95 % CI over seeds) | sd | test episodes solved, pooled (Wilson 95 %) "
-                  "| test reward | training goals solved by the last epoch |",
-                  "|---|---|---|---|---|---|---|",
-                  *(_row(row, _pooled(row, result["rows"], result["test_goals"])) for row in rows), ""]
+                  "| test reward |" + (" test episodes failed (score −100), pooled |" if failures else "")
+                  + " training goals solved by the last epoch |",
+                  "|---|---|---|---|---|---|---|" + ("---|" if failures else ""),
+                  *(_row(row, _pooled(row, result["rows"], result["test_goals"]),
+                         _failures(row, result["rows"], result["test_goals"]) if failures else None) for row in rows), ""]
     return "\n".join(lines)
+
+
+def paired(result: dict[str, Any]) -> str:
+    """Each learning condition against the strongest baseline without experience (the baseline
+    row with the highest mean test success), paired by seed: the seed-by-seed differences with
+    their mean and 95 % t-interval, in points of test success."""
+    from rememberer.experiments import interval
+
+    group_of = {r["condition"]: r.get("group", "main") for r in result["rows"]}
+    baselines = [row for row in result["table"] if group_of.get(row["condition"]) == "baseline"]
+    if not baselines:
+        return ""
+    best = max(baselines, key=lambda row: (row["success"]["mean"], row["reward"]["mean"]))["condition"]
+    by_seed: dict[str, dict[int, tuple[float, float]]] = {}
+    for r in result["rows"]:
+        by_seed.setdefault(r["condition"], {})[r["seed"]] = (r["test_success"], r["test_reward"])
+    lines = [f"**Gain over the strongest baseline without experience ({best}), paired by seed**", "",
+             "| condition | seeds | gain, points of test success (mean ± 95 % CI) | seeds with a gain | gain in test reward |",
+             "|---|---|---|---|---|"]
+    for row in result["table"]:
+        name = row["condition"]
+        if group_of.get(name) in ("baseline", "p-sweep") or name == best:
+            continue
+        seeds = sorted(set(by_seed.get(name, {})) & set(by_seed[best]))
+        if len(seeds) < 2:
+            continue
+        diffs = [100 * (by_seed[name][s][0] - by_seed[best][s][0]) for s in seeds]
+        stats = interval(diffs)
+        reward = interval([by_seed[name][s][1] - by_seed[best][s][1] for s in seeds])
+        lines.append(f"| {name} | {len(seeds)} | {stats['mean']:+.1f} ± {stats['ci95']:.1f} | "
+                     f"{sum(d > 0 for d in diffs)} of {len(seeds)} | {reward['mean']:+.3f} ± {reward['ci95']:.3f} |")
+    return "\n".join(lines) + "\n" if len(lines) > 4 else ""
+
+
+P_SWEEP_SERIES = (
+    ("goal-relative keys, on-tree actions", "#1b4f8a"),
+    ("goal-relative keys, MC γ=1", "#5b9bd5"),
+    ("fixed exemplars, goal-relative keys, on-tree actions", "#8c8c8c"),
+    ("paper: verbatim keys, MC γ=1", "#d98c3a"),
+)
+"""The designs drawn against p: each is its condition at the top p and ``<name>, p=X`` below it."""
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -114,20 +167,27 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
     group_of = {r["condition"]: r.get("group", "main") for r in result["rows"]}
 
     main = [r for r in rows if group_of.get(r["condition"]) not in ("p-sweep", "curve", "epochs")]
+    dense = any("test_failures" in r for r in result["rows"])  # dense rewards (ScienceWorld): plot the mean score
     if main:
         fig, ax = plt.subplots(figsize=(10, 0.42 * len(main) + 1.2))
         names = [r["condition"] for r in main][::-1]
-        means = [100 * r["success"]["mean"] for r in main][::-1]
-        errors = [100 * (r["success"]["ci95"] if r["success"]["n"] > 1 else 0) for r in main][::-1]
+        measure = "reward" if dense else "success"
+        means = [100 * r[measure]["mean"] for r in main][::-1]
+        errors = [100 * (r[measure]["ci95"] if r[measure]["n"] > 1 else 0) for r in main][::-1]
         colors = [{"baseline": "#999999", "paper": "#d98c3a", "ablation": "#8fb3d9"}.get(group_of.get(n), "#2f6fb0") for n in names]
         ax.barh(names, means, xerr=errors, color=colors, capsize=3)
-        ax.set_xlabel("test success on unseen goals, % (mean, 95 % interval over seeds)")
-        ax.set_xlim(0, 100)
+        if dense:
+            ax.axvline(0, color="#333333", linewidth=0.8)
+            ax.set_xlabel("mean test score on unseen variations (−100 to 100; mean, 95 % interval over seeds)")
+            ax.set_xlim(-100, 100)
+        else:
+            ax.set_xlabel("test success on unseen goals, % (mean, 95 % interval over seeds)")
+            ax.set_xlim(0, 100)
         ax.grid(axis="x", alpha=0.3)
         name = f"{stem}-conditions.png"
         _save(fig, directory / name)
-        made.append((name, "Test success by condition (grey: no experience; orange: the paper's configuration; "
-                           "dark blue: the design; light blue: ablations)"))
+        made.append((name, ("Mean test score by condition" if dense else "Test success by condition")
+                     + " (grey: no experience; orange: the paper's configuration; dark blue: the design; light blue: ablations)"))
 
     def series(pick) -> list[tuple[float, dict[str, Any]]]:
         return sorted((x, r) for r in rows if (x := pick(r)) is not None)
@@ -141,12 +201,11 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
             return float(name.removeprefix(base + ", p="))
         return None
 
-    design = series(lambda r: p_of(r["condition"], "goal-relative keys, MC γ=1"))
-    paper = series(lambda r: p_of(r["condition"], "paper: verbatim keys, MC γ=1"))
-    if len(design) > 1 or len(paper) > 1:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for label, points, color in (("goal-relative keys, MC γ=1", design, "#2f6fb0"), ("paper: verbatim keys, MC γ=1", paper, "#d98c3a")):
-            if points:
+    swept = [(base, series(lambda r, base=base: p_of(r["condition"], base)), color) for base, color in P_SWEEP_SERIES]
+    if any(len(points) > 1 for _, points, _ in swept):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for label, points, color in swept:
+            if len(points) > 1:
                 ax.errorbar([x for x, _ in points], [100 * r["success"]["mean"] for _, r in points],
                             yerr=[100 * r["success"]["ci95"] if r["success"]["n"] > 1 else 0 for _, r in points], marker="o",
                             capsize=3, label=label, color=color)
@@ -181,7 +240,7 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
     on_curve = ("goal-relative keys, MC γ=1", "fixed exemplars, goal-relative keys")  # epochs 3 and 0
     by_epoch = series(lambda r: epochs_of.get(r["condition"])
                       if group_of.get(r["condition"]) == "epochs" or r["condition"] in on_curve else None)
-    if len(by_epoch) > 1:
+    if len(by_epoch) > 1 and not (dense and not any(group_of.get(r["condition"]) == "epochs" for r in rows)):
         fig, ax = plt.subplots(figsize=(6, 4))
         xs = [x for x, _ in by_epoch]
         ax.errorbar(xs, [100 * r["success"]["mean"] for _, r in by_epoch],
@@ -206,17 +265,43 @@ def _plots(result: dict[str, Any], directory: Path, stem: str) -> list[tuple[str
     return made
 
 
+def _code_versions(result: dict[str, Any]) -> str:
+    """The grid's code version, and those of runs it reused from earlier invocations (each run's
+    ``config.json`` records its own)."""
+    grid = result["code_version"]
+    counts: dict[str, int] = {}
+    for row in result["rows"]:
+        version = row.get("code_version")
+        if version and version != grid:
+            counts[version] = counts.get(version, 0) + 1
+    if not counts:
+        return grid
+    reused = ", ".join(f"`{v}` ({n} run{'s' if n > 1 else ''})" for v, n in sorted(counts.items()))
+    return f"{grid} (runs reused from earlier invocations of the grid: {reused})"
+
+
+SCIENCEWORLD_INTRO = (
+    "ScienceWorld, variation transfer: the memory is trained on variations of the four transfer task types "
+    "(`train_transfer`) and tested on variations it never saw (`test_transfer`), with the simulator's valid-action list "
+    "offered in full. The actor is the controlled policy (`scripted:p=P,seed=S`): the top advised valid action with "
+    "probability P, otherwise a random valid action; `no memory` is the same policy without experience (a random valid "
+    "action each step). Rewards are dense: test reward is the mean final score / 100 (partial progress counts; a wrong "
+    "`focus on` ends the episode at −1.0), success is a score of 100.")
+
+
 def section(result: dict[str, Any], doc: Path, index: int) -> str:
     args = result.get("args")
     command = ("python -m rememberer.experiments " + shlex.join(args["argv"])) if args and args.get("argv") else "(command not recorded)"
     model = result.get("model") or "scripted:p=P (controlled policy)"  # older outputs did not record it
     stem = f"{result['task']}-{'controlled' if model.startswith('scripted') else 'model'}-{index}"
     plots = _plots(result, doc.parent / doc.stem, stem)
-    intro = ("The actor is the controlled policy (`scripted:p=P,seed=S`): the top advised valid action with probability P, "
+    intro = (SCIENCEWORLD_INTRO if result["task"] == "scienceworld" and model.startswith("scripted") else
+             "The actor is the controlled policy (`scripted:p=P,seed=S`): the top advised valid action with probability P, "
              "otherwise a random valid action. At P = 1 test success is what the memory's advice alone is worth on goals it "
              "never practised. `no memory` is the same policy without experience; `no memory, on-tree actions` is the best "
-             "policy without experience that knows what the goal-relative keys know (it is offered only the actions on the "
-             "goal's recipe tree)."
+             "policy without experience that knows what the goal-relative keys know (it is offered only the actions those "
+             "keys call relevant: on the goal's recipe tree in TextCraft; in WebShop no detail tabs, no going back and only "
+             "the options the instruction names)."
              if model.startswith("scripted") else
              f"The actor is the model `{model}` in every condition (rank decoding); `no memory` is the model alone.")
     lines = [
@@ -230,7 +315,7 @@ def section(result: dict[str, Any], doc: Path, index: int) -> str:
         "",
         f"Memory trained on {result['train_goals']} training goals × {result['epochs']} epochs (unless the condition says "
         f"otherwise), then {result['test_goals']} unseen test goals with the memory frozen; step cap {result['max_steps']}; "
-        f"seeds {', '.join(map(str, result['seeds']))}; code {result['code_version']}; "
+        f"seeds {', '.join(map(str, result['seeds']))}; code {_code_versions(result)}; "
         + ("" if result.get("complete", True) else "**the grid was stopped before it finished: only the conditions and seeds "
            "listed ran**; ")
         + f"{result.get('machine', 'machine not recorded')}. Per-seed rows, run ids and settings: `{result['source']}`"
@@ -239,6 +324,7 @@ def section(result: dict[str, Any], doc: Path, index: int) -> str:
            if result.get("out_dir") else "") + ".",
         "",
         table(result),
+        paired(result),
     ]
     for name, caption in plots:
         lines += [f"![{caption}]({doc.stem}/{name})", "", f"*{caption}.*", ""]

@@ -181,3 +181,93 @@ def test_the_committed_results_document_is_what_its_command_makes(tmp_path, monk
     made = write(outputs, tmp_path / "results.md").read_text(encoding="utf-8")
     made = made.replace(f"--doc {tmp_path / 'results.md'}", "--doc docs/results.md")
     assert made == (root / "docs" / "results.md").read_text(encoding="utf-8")
+
+
+def test_the_protocol_grid_is_pools_by_training_sets_where_the_task_set_has_them():
+    webshop = SimpleNamespace(task="webshop", ps=[1.0], only=None, all=True)
+    chosen = [c for c in selected_conditions(webshop) if c.group == "protocol"]
+    assert {(c.task_options["pool"], c.train_split if c.train else None) for c in chosen} == {
+        (pool, split) for pool in ("E0", "E1", "E2") for split in ("train", "train_s1", None)}
+    # TextCraft takes no pool option: its grid leaves the protocol group out, even with --all
+    textcraft = SimpleNamespace(task="textcraft", ps=[1.0], only=None, all=True)
+    assert not [c for c in selected_conditions(textcraft) if c.group == "protocol"]
+
+
+@pytest.mark.slow
+def test_a_protocol_condition_runs_on_its_own_pool_and_training_set(tmp_path):
+    from rememberer.experiments import main
+
+    out = tmp_path / "protocol"
+    assert main(["transfer", "--task", "webshop", "--seeds", "0", "--ps", "1", "--train-goals", "1", "--epochs", "1",
+                 "--test-goals", "1", "--max-steps", "4", "--out", str(out), "--only",
+                 "protocol: pool E2, trained on train_s1"]) == 0
+    row = json.loads((out / "transfer.json").read_text())["rows"][0]
+    assert row["settings"]["task_options"] == {"pool": "E2"}
+    config = json.loads((out / "runs" / row["run_id"] / "config.json").read_text())
+    assert config["settings"]["task_options"] == {"pool": "E2"}
+    episodes = [json.loads(line) for line in (out / "runs" / row["run_id"] / "episodes.jsonl").read_text().splitlines()]
+    from rememberer.tasks import load_task_set
+
+    train_s1 = load_task_set("webshop").goals("train_s1")[0]
+    assert [e["goal_id"] for e in episodes if e["phase"] == "train"] == [train_s1]
+
+
+def test_gains_are_paired_by_seed_against_the_strongest_baseline():
+    from rememberer.results import paired
+
+    def rows(name, group, successes):
+        return [{"condition": name, "group": group, "seed": seed, "test_success": s, "test_reward": s / 2}
+                for seed, s in enumerate(successes)]
+
+    raw = (rows("no memory", "baseline", [0.1, 0.1, 0.1]) + rows("fixed", "baseline", [0.5, 0.7, 0.6])
+           + rows("learned", "design", [0.6, 0.9, 0.6]) + rows("one seed", "design", [0.9]))
+    table = [{"condition": name, "success": interval([r["test_success"] for r in raw if r["condition"] == name]),
+              "reward": interval([r["test_reward"] for r in raw if r["condition"] == name])}
+             for name in ("no memory", "fixed", "learned", "one seed")]
+    text = paired({"rows": raw, "table": table})
+    assert "strongest baseline without experience (fixed)" in text
+    # differences 10, 20, 0 points: mean 10, t-interval 4.303 * 10 / sqrt(3)
+    assert "| learned | 3 | +10.0 ± 24.8 | 2 of 3 | +0.050 ± 0.124 |" in text
+    assert "one seed" not in text and "| no memory |" not in text  # too few paired seeds; baselines are not compared
+
+
+def test_scienceworld_has_its_own_grid_and_textcraft_keeps_its_own():
+    from rememberer.experiments import TASK_OPTIONS, main, task_options
+
+    textcraft = [c.name for c in conditions([1.0])]
+    assert [c.name for c in conditions([1.0], task="textcraft")] == textcraft
+    assert "goal-relative keys, on-tree actions" in textcraft and "goal-relative keys, 2-step γ=0.9" not in textcraft
+    grid = conditions([1.0], task="scienceworld")
+    by_name = {c.name: c for c in grid}
+    assert list(by_name) == [
+        "no memory", "fixed exemplars (the initial pool, never updated)", "fixed exemplars, goal-relative keys",
+        "paper: verbatim keys, MC γ=1", "verbatim keys, 2-step γ=0.9", "goal-relative keys, MC γ=1",
+        "goal-relative keys, 2-step γ=0.9"]
+    assert not any(c.knobs.get("prune_actions") for c in grid)  # the full valid-action list, as the simulator gives it
+    assert by_name["goal-relative keys, 2-step γ=0.9"].knobs == {"memory_keys": "goal-relative", "prune_actions": False,
+                                                                 "n_step": 2, "gamma": 0.9}
+    assert not by_name["fixed exemplars, goal-relative keys"].train and not by_name["no memory"].use_memory
+    args = SimpleNamespace(task="scienceworld", ps=[1.0], only=None, all=False)
+    assert [c.name for c in selected_conditions(args)] == list(by_name)
+    # the controlled policy chooses from the valid-action list, so the grid turns it on; options are checked
+    assert TASK_OPTIONS["scienceworld"] == {"valid_actions": True}
+    assert task_options(SimpleNamespace(task="scienceworld", task_option=["max_steps=9"])) == {"valid_actions": True, "max_steps": 9}
+    with pytest.raises(SystemExit, match="unknown task option 'colour'"):
+        task_options(SimpleNamespace(task="scienceworld", task_option=["colour=red"]))
+    with pytest.raises(SystemExit):  # a TextCraft-only condition is not in ScienceWorld's grid
+        main(["transfer", "--task", "scienceworld", "--only", "goal-relative keys, on-tree actions"])
+
+
+def test_failed_episodes_get_their_own_column_only_where_rows_count_them():
+    from rememberer.results import table
+
+    stats = {"n": 2, "mean": 0.25, "sd": 0.1, "ci95": 0.9}
+    result = {"test_goals": 4, "rows": [
+        {"condition": "x", "group": "baseline", "test_success": 0.25, "test_failures": 1},
+        {"condition": "x", "group": "baseline", "test_success": 0.25, "test_failures": 2}],
+        "table": [{"condition": "x", "success": stats, "reward": stats, "train_solved": {"n": 0}}]}
+    text = table(result)
+    assert "test episodes failed (score −100), pooled" in text and "| 0.250 ± 0.900 | 3/8 | – |" in text
+    for row in result["rows"]:
+        del row["test_failures"]
+    assert "failed" not in table(result) and "| 0.250 ± 0.900 | – |" in table(result)
