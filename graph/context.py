@@ -158,6 +158,13 @@ class AgentKnobs:
         "llama.cpp models, generate for every other model.",
     )
     advice_weight: float = knob(5.0, "Weight of the advised Q in 'rank' decoding.", ge=0.0)
+    prompt_layout: Literal["paper", "goal-first"] = knob(
+        "paper",
+        "Order of the prompt. 'paper': preamble, exemplars, then the new input with its goal and the task's context "
+        "(the original). 'goal-first': the new input's goal and context come right after the preamble, before the "
+        "exemplars, so the part that stays the same through an episode is a prefix and the embedded model's KV cache "
+        "reuses it from step to step (fewer tokens evaluated per decision; measured in docs/results.md).",
+    )
     temperature: float = knob(0.0, "Sampling temperature.", ge=0.0)
     max_tokens: int = knob(96, "Tokens the model may write per call.", gt=0)
     seed: int = knob(0, "Seed of the advice randomness and of the model.")

@@ -6,7 +6,7 @@ instead of leaving a hole in the prompt.
 Untrusted text (the task, its context, observations, option values, actions, reasons: all of
 it comes from environments, pools or the model) can never reach column 0 of a prompt, where
 the structural markers live (``Example N:``, ``Encouraged:``, ``Discouraged:``, ``Now the new
-input:``): multi-line fields are indented by two spaces on every line (any Unicode line break
+input``): multi-line fields are indented by two spaces on every line (any Unicode line break
 counts), and one-line fields (actions, option values, history entries, reasons) have their
 line breaks folded into spaces. Observations are cut to :data:`OBSERVATION_BUDGET` characters
 and reasons to :data:`REASON_BUDGET`, with the cut marked.
@@ -109,12 +109,28 @@ def render_exemplar(number: int, input_block: str, encouraged: Sequence[Candidat
     ).rstrip()
 
 
-def render_prompt(preamble: str, exemplar_texts: Sequence[str], input_block: str) -> str:
+def render_prompt(preamble: str, exemplar_texts: Sequence[str], input_block: str, goal_block: str | None = None) -> str:
+    """The whole prompt. With ``goal_block`` (layout 'goal-first') the new input's goal and context
+    come before the exemplars and ``input_block`` should leave the context out; without exemplars
+    the layouts are the same."""
     if not exemplar_texts:
+        if goal_block is not None:
+            raise ValueError("a goal-first prompt needs exemplars; render the input block with its context instead")
         return template("prompt_no_exemplars").substitute(preamble=preamble.strip(), input=input_block)
-    return template("prompt").substitute(
-        preamble=preamble.strip(), exemplars="\n\n".join(exemplar_texts), input=input_block
-    )
+    exemplars = "\n\n".join(exemplar_texts)
+    if goal_block is not None:
+        return template("prompt_goal_first").substitute(
+            preamble=preamble.strip(), goal=goal_block, exemplars=exemplars, input=input_block
+        )
+    return template("prompt").substitute(preamble=preamble.strip(), exemplars=exemplars, input=input_block)
+
+
+def render_goal_block(task: str, context: str) -> str:
+    """The new input's goal and the task's context, as the input block shows them (layout 'goal-first')."""
+    block = f"Task: {_hanging(truncate(task, TASK_BUDGET))}"
+    if context:
+        block += f"\n{_indent(truncate(context.rstrip(), CONTEXT_BUDGET))}"
+    return block
 
 
 def render_correction(error: str, action_hint: str) -> str:

@@ -148,6 +148,12 @@ def conditions(ps: list[float], *, pool_goals: int = 50, task: str | None = None
     for n in CURVE_GOALS:  # test success against the number of training goals
         out.append(Condition(f"goal-relative keys, MC γ=1, {n} train_pool goals", p=top, knobs=best, train_goals=n,
                              train_split="train_pool", group="curve"))
+    # the prompt's layout (a local model's speed): the goal and its context before the exemplars, so the
+    # KV cache keeps them from step to step; the same knowledge and advice as the paper's layout
+    goal_first = {**best, "prune_actions": True, "prompt_layout": "goal-first"}
+    out.append(Condition(f"{FIXED_RELATIVE}, on-tree actions, goal-first prompt", p=top, train=False, knobs=goal_first,
+                         group="layout"))
+    out.append(Condition("goal-relative keys, on-tree actions, goal-first prompt", p=top, knobs=goal_first, group="layout"))
     # the paper's protocol grid: initial exemplar pools × training sets (task sets with a ``pool`` option and the
     # two disjoint training sets, i.e. WebShop's E0–E2 × train / train_s1), the design on each, and each pool fixed
     on_tree = {**best, "prune_actions": True}
@@ -192,7 +198,7 @@ EPOCH_CURVE = (1, 2)
 PROTOCOL_POOLS = ("E0", "E1", "E2")
 PROTOCOL_TRAINING_SETS = ("train", "train_s1")
 """The protocol grid (the paper's WebShop setting): initial pools × disjoint training sets."""
-EXTRA_GROUPS = ("p-sweep", "curve", "epochs", "protocol")
+EXTRA_GROUPS = ("p-sweep", "curve", "epochs", "protocol", "layout")
 """Left out of the default grid (``--all`` or ``--only`` includes them)."""
 
 
@@ -210,6 +216,9 @@ def _row(condition: Condition, seed: int, run_id: str, train_goals: int, summary
     per_epoch = summary.get("train_epochs") or {}
     last = max(per_epoch, key=int) if per_epoch else None
     extra = {} if failures is None else {"test_failures": failures}
+    if evals.get("episodes") and "model_seconds" in evals:  # the test phase's cost: decisions, model time, tokens
+        extra["test_time"] = {"decisions": round(evals["mean_steps"] * evals["episodes"]), "model_seconds": evals["model_seconds"],
+                              "wall_seconds": evals.get("wall_seconds"), "prompt_tokens": evals.get("prompt_tokens", 0)}
     return {**extra,
         "condition": condition.name, "group": condition.group, "seed": seed, "run_id": run_id, "p": condition.p,
         "train_goals": train_goals if condition.train else 0, "epochs": epochs if condition.train else 0,

@@ -27,6 +27,7 @@ GROUP_TITLES = {
     "curve": "Training goals (train_pool) against test success",
     "epochs": "Test success after each training epoch (the design; epoch 3 is the design row)",
     "protocol": "The protocol grid: initial exemplar pools × training sets (the design, on-tree actions)",
+    "layout": "Prompt layout: the goal and its context before the exemplars ('goal-first', cache-friendly) instead of after",
     "main": "Conditions",
 }
 
@@ -137,6 +138,27 @@ P_SWEEP_SERIES = (
     ("paper: verbatim keys, MC γ=1", "#d98c3a"),
 )
 """The designs drawn against p: each is its condition at the top p and ``<name>, p=X`` below it."""
+
+
+def speed(result: dict[str, Any]) -> str:
+    """The test phase's cost per condition, summed over seeds (rows that recorded it: model runs
+    from the version that added it): decisions, decisions per second of model time, prompt
+    tokens per decision, and the test phase's wall time per seed."""
+    timed = [r for r in result["rows"] if r.get("test_time") and r["test_time"]["decisions"]]
+    if not timed:
+        return ""
+    lines = ["**Speed of the test phase (the model's time; summed over seeds)**", "",
+             "| condition | seeds | decisions | decisions per second | prompt tokens per decision | test phase per seed, min |",
+             "|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["condition"] for r in timed):
+        mine = [r["test_time"] for r in timed if r["condition"] == name]
+        decisions = sum(t["decisions"] for t in mine)
+        model_s = sum(t["model_seconds"] for t in mine)
+        walls = [t["wall_seconds"] for t in mine if t.get("wall_seconds")]
+        rate = f"{decisions / model_s:.2f}" if model_s else "–"
+        wall = f"{sum(walls) / len(walls) / 60:.1f}" if walls else "–"
+        lines.append(f"| {name} | {len(mine)} | {decisions} | {rate} | {sum(t['prompt_tokens'] for t in mine) / decisions:.0f} | {wall} |")
+    return "\n".join([*lines, ""])
 
 
 def _save(fig: Any, path: Path) -> None:
@@ -325,6 +347,7 @@ def section(result: dict[str, Any], doc: Path, index: int) -> str:
         "",
         table(result),
         paired(result),
+        *([cost] if (cost := speed(result)) else []),
     ]
     for name, caption in plots:
         lines += [f"![{caption}]({doc.stem}/{name})", "", f"*{caption}.*", ""]

@@ -114,7 +114,7 @@ def test_a_tiny_transfer_grid_runs_end_to_end_and_reproduces(tmp_path):
     assert all((tmp_path / "a" / "runs" / r["run_id"] / "config.json").is_file() for r in first["rows"])
     args.out = str(tmp_path / "b")
     second = transfer(args)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("wall_seconds", "test_time")} for r in rows]  # noqa: E731
     assert strip(second["rows"]) == strip(first["rows"])  # same seeds, same numbers
 
 
@@ -143,7 +143,7 @@ def test_the_results_document_is_regenerated_from_the_outputs_alone(tmp_path):
     argv = saved["args"]["argv"]
     assert main(argv) == 0
     again = json.loads((out / "transfer.json").read_text())
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]  # noqa: E731
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("wall_seconds", "test_time")} for r in rows]  # noqa: E731
     assert strip(again["rows"]) == strip(saved["rows"]) and not (out / "runs" / saved["rows"][0]["run_id"] / "episodes.jsonl").exists()
     doc = write([str(out)], tmp_path / "docs" / "results.md")
     text = doc.read_text()
@@ -229,6 +229,21 @@ def test_gains_are_paired_by_seed_against_the_strongest_baseline():
     # differences 10, 20, 0 points: mean 10, t-interval 4.303 * 10 / sqrt(3)
     assert "| learned | 3 | +10.0 ± 24.8 | 2 of 3 | +0.050 ± 0.124 |" in text
     assert "one seed" not in text and "| no memory |" not in text  # too few paired seeds; baselines are not compared
+
+
+def test_the_speed_table_sums_each_conditions_test_phase_over_seeds():
+    from rememberer.results import speed
+
+    def row(name, seed, decisions, seconds, tokens, wall):
+        return {"condition": name, "seed": seed,
+                "test_time": {"decisions": decisions, "model_seconds": seconds, "wall_seconds": wall, "prompt_tokens": tokens}}
+
+    rows = [row("paper", 0, 100, 200.0, 80_000, 300.0), row("paper", 1, 60, 100.0, 48_000, 180.0),
+            row("goal-first", 0, 100, 100.0, 80_000, 150.0), {"condition": "older row", "seed": 0}]
+    text = speed({"rows": rows})
+    assert "| paper | 2 | 160 | 0.53 | 800 | 4.0 |" in text  # 160 decisions in 300 s; (300 + 180) / 2 s per seed
+    assert "| goal-first | 1 | 100 | 1.00 | 800 | 2.5 |" in text and "older row" not in text
+    assert speed({"rows": [{"condition": "scripted", "seed": 0}]}) == ""  # no recorded cost, no table
 
 
 def test_scienceworld_has_its_own_grid_and_textcraft_keeps_its_own():

@@ -186,3 +186,27 @@ def test_a_cut_episode_bootstraps_from_its_final_state_under_the_same_keys(tmp_p
     final = seen[0].final_observation
     assert final == textcraft.goal_keys.state_key(out["task"], out["observation"], out["context"])[1]
     assert final.startswith("Still needed for the goal:") and seen[0].transitions[0].observation.startswith("Still needed")
+
+
+def test_goal_first_layout_puts_the_episode_constant_part_first_and_changes_no_decision(tmp_path, textcraft):
+    """'goal-first' moves the goal and its crafting commands before the exemplars: every prompt of
+    an episode then starts with the same text (the local model's KV cache reuses it), and an
+    advice-following policy makes exactly the decisions it makes under the paper's layout."""
+    episodes = {}
+    for layout in ("paper", "goal-first"):
+        run = Run(_settings(tmp_path, prompt_layout=layout, run_name=layout, save_prompts=True, max_steps=6),
+                  model=controlled_policy("scripted:p=1,seed=0"), task_set=textcraft)
+        run.evaluate(["birch trapdoor"])
+        episodes[layout] = json.loads((tmp_path / "runs" / layout / "trajectories.jsonl").read_text().splitlines()[-1])["steps"]
+    assert [s["action"] for s in episodes["paper"]] == [s["action"] for s in episodes["goal-first"]]
+    commands = "  Crafting commands:"
+    prompts = [s["prompt"] for s in episodes["goal-first"] if s["exemplar_ids"]]
+    assert len(prompts) >= 2
+    heads = {p.split("\nHere are some examples:", 1)[0] for p in prompts}
+    assert len(heads) == 1 and commands in heads.pop()  # one constant prefix, holding the commands
+    for p in prompts:
+        assert p.count(commands) == 1 and p.index(commands) < p.index("\nNow the new input:")
+        assert "\nThe goal of the new input:\n" in p and p.rstrip().endswith("Encouraged:")
+    for s in episodes["paper"]:
+        if s["exemplar_ids"]:
+            assert s["prompt"].index(commands) > s["prompt"].index("\nNow the new input:")

@@ -16,11 +16,12 @@ from rememberer.nodes.prompting import (
     OBSERVATION_BUDGET,
     REASON_BUDGET,
     render_exemplar,
+    render_goal_block,
     render_input_block,
     render_prompt,
 )
 
-MARKERS = re.compile(r"^(Encouraged:|Discouraged:|Example \d+:|Now the new input:|Here are some examples:|Task:|---|\.\.\.)")
+MARKERS = re.compile(r"^(Encouraged:|Discouraged:|Example \d+:|Now the new input:|Here are some examples:|The goal of the new input:|Task:|---|\.\.\.)")
 
 
 def test_parses_the_paper_format_and_keeps_disc_inside_actions():
@@ -110,6 +111,21 @@ def test_untrusted_text_never_reaches_column_zero():
         "Here are some examples:", "Example 1:", "---", "Task: Goal: craft x.x", "...",
         "Encouraged:", "Discouraged:", "Now the new input:", "---", "Task: Goal: craft x.x", "...", "Encouraged:",
     ]
+
+
+def test_the_goal_first_layout_keeps_untrusted_text_off_column_zero_too():
+    block = render_input_block(task="Goal: craft x." + HOSTILE, observation="inv: -" + HOSTILE, history=[], history_length=5)
+    exemplar = render_exemplar(1, block, [Candidate(action="good", q=1.0, reason="r" + HOSTILE)], [])
+    goal = render_goal_block("Goal: craft x." + HOSTILE, "Crafting commands:" + HOSTILE)
+    prompt = render_prompt("Preamble.", [exemplar], block, goal)
+    structural = [line for line in prompt.splitlines() if MARKERS.match(line)]
+    assert structural == [
+        "The goal of the new input:", "Task: Goal: craft x.x", "Here are some examples:", "Example 1:", "---",
+        "Task: Goal: craft x.x", "...", "Encouraged:", "Discouraged:", "Now the new input:", "---", "Task: Goal: craft x.x", "...",
+        "Encouraged:",
+    ]
+    with pytest.raises(ValueError, match="needs exemplars"):
+        render_prompt("Preamble.", [], block, goal)
 
 
 def test_observations_and_reasons_are_cut_with_a_mark():
