@@ -67,7 +67,7 @@ def _pooled(row: dict[str, Any], runs: list[dict[str, Any]], episodes: int) -> s
 
 def _row(row: dict[str, Any], pooled: str = "", failures: str | None = None) -> str:
     s, r, t = row["success"], row["reward"], row["train_solved"]
-    train = f"{t['mean']:.0%} ± {t['ci95']:.0%}" if t["n"] else "–"
+    train = (f"{t['mean']:.0%}" + (f" ± {t['ci95']:.0%}" if t["n"] > 1 else "")) if t["n"] else "–"
     ci = f" ± {s['ci95']:.1%}" if s["n"] > 1 else ""
     reward_ci = f" ± {r['ci95']:.3f}" if r["n"] > 1 else ""
     failed = "" if failures is None else f" {failures} |"
