@@ -39,3 +39,15 @@ def scienceworld_loader():
     if not java_available():
         pytest.skip("ScienceWorld needs Java on PATH (its simulator is a JAR)")
     return lambda **options: load_task_set("scienceworld", **options)
+
+
+@pytest.fixture(scope="session")
+def webshop_data():
+    """The shared WebShop data directory, or a skip naming what is missing (it lives outside the repository)."""
+    from rememberer.tasks.base import TaskError
+    from rememberer.tasks.webshop.catalog import resolve_data_dir
+
+    try:
+        return resolve_data_dir()
+    except TaskError as exc:
+        pytest.skip(str(exc))

@@ -183,7 +183,7 @@ def test_the_committed_results_document_is_what_its_command_makes(tmp_path, monk
     assert made == (root / "docs" / "results.md").read_text(encoding="utf-8")
 
 
-def test_the_protocol_grid_is_pools_by_training_sets_where_the_task_set_has_them():
+def test_the_protocol_grid_is_pools_by_training_sets_where_the_task_set_has_them(webshop_data):
     webshop = SimpleNamespace(task="webshop", ps=[1.0], only=None, all=True)
     chosen = [c for c in selected_conditions(webshop) if c.group == "protocol"]
     assert {(c.task_options["pool"], c.train_split if c.train else None) for c in chosen} == {
@@ -194,7 +194,7 @@ def test_the_protocol_grid_is_pools_by_training_sets_where_the_task_set_has_them
 
 
 @pytest.mark.slow
-def test_a_protocol_condition_runs_on_its_own_pool_and_training_set(tmp_path):
+def test_a_protocol_condition_runs_on_its_own_pool_and_training_set(tmp_path, webshop_data):
     from rememberer.experiments import main
 
     out = tmp_path / "protocol"

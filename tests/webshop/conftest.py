@@ -5,17 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rememberer.tasks.base import TaskError
 from rememberer.tasks.webshop import make_environment
-from rememberer.tasks.webshop.catalog import resolve_data_dir
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    try:
-        return resolve_data_dir()
-    except TaskError as exc:  # the shared data is not on this machine
-        pytest.skip(str(exc))
+def data_dir(webshop_data) -> Path:
+    return webshop_data
 
 
 @pytest.fixture(scope="session")
