@@ -86,8 +86,8 @@ def render_input_block(
     if valid_actions:
         actions_block = "Available Actions:\n" + "\n".join(f"- {one_line(a)}" for a in valid_actions) + "\n"
     return template("input_block").substitute(
-        task=_hanging(truncate(task, TASK_BUDGET)),
-        context=f"{_indent(truncate(context.rstrip(), CONTEXT_BUDGET))}\n" if context else "",
+        task=_shown_task(task),
+        context=f"{_shown_context(context)}\n" if context else "",
         history_length=history_length,
         history="\n".join(f"- {one_line(a)}" for a in recent) if recent else "- (none)",
         observation=_indent(observed),
@@ -127,10 +127,15 @@ def render_prompt(preamble: str, exemplar_texts: Sequence[str], input_block: str
 
 def render_goal_block(task: str, context: str) -> str:
     """The new input's goal and the task's context, as the input block shows them (layout 'goal-first')."""
-    block = f"Task: {_hanging(truncate(task, TASK_BUDGET))}"
-    if context:
-        block += f"\n{_indent(truncate(context.rstrip(), CONTEXT_BUDGET))}"
-    return block
+    return f"Task: {_shown_task(task)}" + (f"\n{_shown_context(context)}" if context else "")
+
+
+def _shown_task(task: str) -> str:
+    return _hanging(truncate(task, TASK_BUDGET))
+
+
+def _shown_context(context: str) -> str:
+    return _indent(truncate(context.rstrip(), CONTEXT_BUDGET))
 
 
 def render_correction(error: str, action_hint: str) -> str:
