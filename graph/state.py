@@ -26,6 +26,9 @@ class Candidate(BaseModel):
     """The Q value the model predicted for it."""
     reason: str = ""
     """The model's short justification (kept as the advice's reason in memory)."""
+    key: str = ""
+    """The memory key this concrete action stands for (goal-relative advice): shown in
+    parentheses before the reason, never stored in it."""
 
 
 class Exemplar(BaseModel):
@@ -146,6 +149,8 @@ class EpisodeState(TypedDict, total=False):
     """Parsed 'action -> Q' lines of the last answer."""
     parse_error: str | None
     """Why the last answer could not be used, if it could not."""
+    ranked: bool
+    """The last answer came from ``rank`` decoding: ``candidates`` are set, nothing to parse."""
     chosen: Candidate | None
     """The action about to be executed."""
     prompt_tokens: int

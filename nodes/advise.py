@@ -34,6 +34,7 @@ def build_prompt(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
         "candidates": [],
         "chosen": None,
         "parse_error": None,
+        "ranked": False,
         "prompt_tokens": 0,
         "completion_tokens": 0,
         "model_seconds": 0.0,

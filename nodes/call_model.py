@@ -43,9 +43,15 @@ def _ranked(state: EpisodeState, ctx: AgentContext, model, prompt: str, valid: l
     """``rank`` decoding (see :mod:`.ranking`): the answer lists valid actions by score."""
     started = time.perf_counter()
     ranked = rank_candidates(model, prompt, valid, state.get("exemplars", []), ctx.advice_weight)
+    # the text is the decision's log (scores and the advice followed); the candidates go to
+    # ``parse`` as they are, so no diagnostic ever becomes a reason that memory keeps
     text = "\n".join(f"{c.action} -> {c.q:.4f} {note} {c.reason}".rstrip() for c, note in ranked[:5])
+    candidates = [c for c, _ in ranked]
     return {
         "raw_outputs": [text],
+        "candidates": candidates,
+        "chosen": candidates[0],
+        "ranked": True,
         "parse_error": None,
         "prompt_tokens": state.get("prompt_tokens", 0) + count_tokens(prompt, model),
         "completion_tokens": state.get("completion_tokens", 0),
@@ -81,6 +87,7 @@ def _failed(state: EpisodeState, raw_outputs: list[str], exc: Exception, started
         raise ModelUnavailableError(f"model endpoint failed ({name}): {exc}") from exc
     return {
         "raw_outputs": raw_outputs + [""],
+        "ranked": False,
         "parse_error": f"model error: {name}: {str(exc)[:200]}",
         "model_seconds": state.get("model_seconds", 0.0) + time.perf_counter() - started,
     }
@@ -94,6 +101,7 @@ def _answered(state: EpisodeState, model, prompt: str, raw_outputs: list[str], o
     completion_tokens = usage.get("output_tokens") or count_tokens(text, model)
     return {
         "raw_outputs": raw_outputs + [text],
+        "ranked": False,
         "parse_error": None,
         "prompt_tokens": state.get("prompt_tokens", 0) + prompt_tokens,
         "completion_tokens": state.get("completion_tokens", 0) + completion_tokens,

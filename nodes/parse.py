@@ -11,6 +11,8 @@ from .parsing import ParseError, parse_candidates
 
 
 def parse_answer(state: EpisodeState, runtime: Runtime[AgentContext]) -> dict:
+    if state.get("ranked") and state.get("candidates"):
+        return {}  # ``rank`` decoding set the candidates and the choice itself
     raw = state.get("raw_outputs") or [""]
     if state.get("parse_error", "") and raw[-1] == "":
         return {"candidates": [], "chosen": None}  # the model call itself failed

@@ -97,7 +97,8 @@ def render_input_block(
 
 def render_advice_line(candidate: Candidate) -> str:
     line = f"{one_line(candidate.action)} -> {candidate.q:.1f}"
-    return f"{line} {one_line(candidate.reason, REASON_BUDGET)}" if candidate.reason else line
+    reason = f"({candidate.key}) {candidate.reason}".strip() if candidate.key else candidate.reason
+    return f"{line} {one_line(reason, REASON_BUDGET)}" if reason else line
 
 
 def render_exemplar(number: int, input_block: str, encouraged: Sequence[Candidate], discouraged: Sequence[Candidate]) -> str:

@@ -34,7 +34,8 @@ MAX_CONCRETE = 3
 def concretize_advice(scheme, state: EpisodeState, advice: list[Candidate], rng: random.Random) -> list[Candidate]:
     """Map advised action keys to actions valid now: an encouraged key to one of its actions
     (seeded choice), a discouraged key to up to ``MAX_CONCRETE`` of them. Keys with no valid
-    action now are dropped; the key itself becomes the reason's prefix."""
+    action now are dropped. The key goes with each action (the prompt shows it before the
+    reason), so the reason the memory keeps is the stored one, whatever was concretized."""
     out: list[Candidate] = []
     task, observation, context = state["task"], state["observation"], state.get("context", "")
     for candidate in advice:
@@ -42,8 +43,7 @@ def concretize_advice(scheme, state: EpisodeState, advice: list[Candidate], rng:
         if not matches:
             continue
         chosen = [rng.choice(matches)] if candidate.q > 0 else matches[:MAX_CONCRETE]
-        reason = f"({candidate.action}) {candidate.reason}".strip()
-        out.extend(Candidate(action=a, q=candidate.q, reason=reason) for a in chosen)
+        out.extend(Candidate(action=a, q=candidate.q, reason=candidate.reason, key=candidate.action) for a in chosen)
     return out
 
 

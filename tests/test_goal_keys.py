@@ -210,3 +210,33 @@ def test_goal_first_layout_puts_the_episode_constant_part_first_and_changes_no_d
     for s in episodes["paper"]:
         if s["exemplar_ids"]:
             assert s["prompt"].index(commands) > s["prompt"].index("\nNow the new input:")
+
+
+class _RankingFake(controlled_policy("scripted:p=0,seed=0").__class__):
+    """A model that ``rank`` decoding scores: every action equally likely, so advice decides."""
+
+    def score_actions(self, prompt, actions, suffix=" ->"):
+        return {a: -1.0 for a in actions}
+
+
+def test_memory_keeps_the_advice_reason_not_the_ranking_scores_or_the_key(tmp_path, textcraft):
+    """``rank`` decoding follows an exemplar's advice; what memory then stores as the reason is
+    that advice's reason, unchanged: not the score diagnostics of the decision log and not the
+    '(key)' the prompt shows before it. Reasons therefore do not grow with every reuse."""
+    run = Run(_settings(tmp_path, save_prompts=True, max_steps=8, random_advice=False),
+              model=_RankingFake(), task_set=textcraft)
+    run.train(["jungle trapdoor"], 3)
+    steps = [s for line in (tmp_path / "runs" / "r" / "trajectories.jsonl").read_text().splitlines()
+             for s in json.loads(line)["steps"]]
+    assert any("(advice" in s["raw_outputs"][0] for s in steps)  # the decision log keeps the scores
+    followed = [s for s in steps if s["reason"]]
+    assert followed, "no step followed advice"
+    shown = [s for s in followed if f"({s['memory_action']}) {s['reason']}"[:60] in s["prompt"]]
+    assert shown  # the prompt shows the key before the advice's reason
+    pool = json.loads(textcraft.initial_pool.read_text())
+    pool_reasons = {a["reason"] for r in (pool["records"] if isinstance(pool, dict) else pool) for a in r["actions"]}
+    reasons = [a.reason for record in run.memory.records() for a in record.actions]
+    assert reasons
+    for reason in reasons:
+        assert "(advice" not in reason and "log p" not in reason and not reason.startswith("(")
+        assert reason in pool_reasons or reason == ""
