@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from rememberer.graph.context import AgentContext
@@ -109,6 +110,23 @@ def memory(ctx: AgentContext) -> ExperienceMemory:
     return _cached(("memory", *where, namespace, tasks.name, ctx.max_records),
                    lambda: open_memory(tasks, ctx.memory_dir, keys=ctx.memory_keys, namespace=namespace,
                                        url=ctx.memory_url, max_records=ctx.max_records))
+
+
+def forget_memory(directory) -> None:
+    """Drop what this process keeps open of the memory at ``directory`` (the memories opened there
+    and Chroma's client for that path), so the directory can be removed and a new memory made in
+    its place (an experiment grid restarting a run)."""
+    path = Path(directory).expanduser().resolve()
+    with _lock:
+        for key in [k for k in _cache if k[:2] == ("memory", "dir") and Path(k[2]).expanduser().resolve() == path]:
+            del _cache[key]
+    try:
+        from chromadb.api.client import SharedSystemClient
+    except ImportError:  # pragma: no cover - chromadb is a dependency
+        return
+    system = SharedSystemClient._identifier_to_system.pop(str(path), None)
+    if system is not None:
+        system.stop()
 
 
 def model(ctx: AgentContext) -> Any:

@@ -203,11 +203,25 @@ EXTRA_GROUPS = ("p-sweep", "curve", "epochs", "protocol", "layout")
 
 
 def _run_code_version(root: Path, run_id: str) -> str | None:
-    """The code version a run recorded in its ``config.json`` (a re-run grid reuses older runs)."""
+    """The code version a run recorded in its ``config.json`` (a re-run grid reuses older runs),
+    followed by any other version that resumed it (``a+b``)."""
+    directory = root / "runs" / run_id
     try:
-        return json.loads((root / "runs" / run_id / "config.json").read_text(encoding="utf-8")).get("code_version")
+        versions = [json.loads((directory / "config.json").read_text(encoding="utf-8")).get("code_version")]
     except (OSError, json.JSONDecodeError):
         return None
+    try:
+        resumes = (directory / "resumes.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        resumes = []
+    for line in resumes:
+        try:
+            version = json.loads(line).get("code_version")
+        except json.JSONDecodeError:
+            continue
+        if version and version not in versions:
+            versions.append(version)
+    return "+".join(v for v in versions if v) or None
 
 
 def _row(condition: Condition, seed: int, run_id: str, train_goals: int, summary: dict[str, Any], wall: float,
@@ -254,6 +268,26 @@ sets the score to −100); their rows count the test episodes that did."""
 FAILED = -0.999
 
 
+LOCATIONS = ("memory_dir", "runs_dir")
+"""Settings that say where a run lives, not what it does (a grid's output may have moved)."""
+
+
+def same_settings(root: Path, name: str, settings: Any) -> bool:
+    """Whether ``runs/<name>`` was started with these settings (a field the run predates counts as
+    its default; locations are not compared), so its episodes belong to this grid cell."""
+    from rememberer.runner import RunSettings
+
+    try:
+        saved = json.loads((root / "runs" / name / "config.json").read_text(encoding="utf-8"))["settings"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return False
+    if not isinstance(saved, dict):
+        return False
+    plain = lambda values: json.loads(json.dumps(values, default=str))  # noqa: E731 - tuples as lists, as saved
+    wanted, defaults = plain(settings.public()), plain(RunSettings().public())
+    return all(saved.get(key, defaults.get(key)) == value for key, value in wanted.items() if key not in LOCATIONS)
+
+
 def run_condition(condition: Condition, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
     from rememberer.fakes import controlled_policy
     from rememberer.runner import Run, RunSettings
@@ -266,13 +300,6 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     train_goals = condition.train_goals or args.train_goals
     train_split = condition.train_split or args.train_split
     epochs = condition.epochs if condition.epochs is not None else args.epochs
-    done = finished_row(condition, seed, args, root, name, train_goals, epochs)
-    if done is not None:  # a grid re-run into the same --out reuses what already finished
-        return done
-    for stale in (root / "runs" / name, root / "memory" / name):  # an interrupted run of this grid starts over
-        if stale.exists():
-            print(f"restarting the unfinished run {name}: removing {stale}", flush=True)
-            shutil.rmtree(stale)
     model = getattr(args, "model", None) or f"scripted:p={condition.p:g},seed={seed}"
     settings = RunSettings(
         task_set=args.task, model=model, memory_dir=str(root / "memory" / name),
@@ -280,8 +307,22 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
         train_goals=train_goals, test_goals=args.test_goals, epochs=epochs, task_options=options,
         train_split=train_split, test_split=args.test_split, **condition.knobs,
     )
+    resume = same_settings(root, name, settings) and (root / "memory" / name).is_dir()
+    if resume:
+        done = finished_row(condition, seed, args, root, name, train_goals, epochs)
+        if done is not None:  # a grid re-run into the same --out reuses what already finished
+            return done
+        print(f"resuming the unfinished run {name}", flush=True)  # from its last finished episode
+    else:  # a run started with other settings (or without its config) starts over
+        from rememberer.nodes.resources import forget_memory
+
+        forget_memory(root / "memory" / name)  # this process may have it open (a grid run twice in one process)
+        for stale in (root / "runs" / name, root / "memory" / name):
+            if stale.exists():
+                print(f"restarting the unfinished run {name}: removing {stale}", flush=True)
+                shutil.rmtree(stale)
     policy = controlled_policy(settings.model) if model.startswith("scripted:") else None  # else the run loads it
-    run = Run(settings, model=policy, task_set=tasks)
+    run = Run(settings, model=policy, task_set=tasks, resume=resume)
     started = time.perf_counter()
     if condition.train:
         run.train(list(tasks.goals(train_split)[:train_goals]), epochs)
@@ -344,7 +385,8 @@ def selected_conditions(args: argparse.Namespace) -> list[Condition]:
 
 def transfer(args: argparse.Namespace) -> dict[str, Any]:
     """Run the grid; ``transfer.json`` is rewritten after every run, so an interrupted grid keeps
-    what it finished (the conditions done so far, each over the seeds it completed)."""
+    what it finished (every condition of the seeds done so far, then the runs of the next seed).
+    Run again into the same ``--out``, it reuses the finished runs and resumes the unfinished one."""
     import os
 
     from rememberer.nodes.local_llm import cpu_summary
@@ -377,8 +419,8 @@ def transfer(args: argparse.Namespace) -> dict[str, Any]:
         os.replace(tmp, root / "transfer.json")
         return result
 
-    for condition in grid:
-        for seed in args.seeds:
+    for seed in args.seeds:  # seed by seed: an interrupted grid holds every condition of the seeds it finished
+        for condition in grid:
             row = run_condition(condition, seed, args, root)
             rows.append(row)
             save()

@@ -242,7 +242,8 @@ class Run:
                 f"memory {self.memory.path} is empty, but run {self.run_id} had written records to it; "
                 "refusing to resume into a lost memory (restore the directory)"
             )
-        self._append("resumes.jsonl", {"resumed_at": datetime.now(timezone.utc).isoformat(), "finished_episodes": len(self.results)})
+        self._append("resumes.jsonl", {"resumed_at": datetime.now(timezone.utc).isoformat(), "finished_episodes": len(self.results),
+                                       "code_version": code_version()})
 
     # ------------------------------------------------------------------ files
     def _write_config(self) -> None:

@@ -118,6 +118,42 @@ def test_a_tiny_transfer_grid_runs_end_to_end_and_reproduces(tmp_path):
     assert strip(second["rows"]) == strip(first["rows"])  # same seeds, same numbers
 
 
+def test_an_interrupted_grid_resumes_its_unfinished_run_and_restarts_one_with_other_settings(tmp_path, capsys):
+    """Run again into the same --out, a grid reuses its finished runs, continues an unfinished one
+    from its last finished episode (same numbers as uninterrupted), and starts over a run whose
+    settings differ; seed by seed, so an interrupted grid holds whole seeds."""
+    import shutil
+
+    args = SimpleNamespace(task="chain", seeds=[0, 1], ps=[1.0], train_goals=2, epochs=2, test_goals=3,
+                           train_split="train", test_split="test", max_steps=8, out=str(tmp_path / "a"),
+                           only=["goal-relative keys, on-tree actions", "no memory"])
+    whole = transfer(args)
+    assert [(r["seed"], r["condition"]) for r in whole["rows"]] == [(s, c) for s in (0, 1) for c in
+                                                                    [c.name for c in selected_conditions(args)]]
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    run = tmp_path / "b" / "runs" / whole["rows"][-1]["run_id"]  # the last run, cut after its first test episode
+    lines = (run / "episodes.jsonl").read_text().splitlines()
+    kept = [line for line in lines if json.loads(line)["phase"] != "eval"]
+    kept.append(next(line for line in lines if json.loads(line)["phase"] == "eval"))
+    (run / "episodes.jsonl").write_text("\n".join(kept) + "\n")
+    (run / "summary.json").unlink()
+    args.out = str(tmp_path / "b")
+    capsys.readouterr()
+    resumed = transfer(args)
+    printed = capsys.readouterr().out
+    assert f"resuming the unfinished run {run.name}" in printed and "restarting" not in printed
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("wall_seconds", "test_time")} for r in rows]  # noqa: E731
+    assert strip(resumed["rows"]) == strip(whole["rows"])
+    resumes = (run / "resumes.jsonl").read_text().splitlines()
+    assert len(resumes) == 1 and json.loads(resumes[0])["finished_episodes"] == len(kept)
+    episodes = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines()]
+    assert len(episodes) == len(lines) and len({(e["phase"], e["epoch"], e["goal_id"]) for e in episodes}) == len(lines)
+    args.max_steps = 6  # other settings: nothing of the old runs is reused
+    capsys.readouterr()
+    transfer(args)
+    assert capsys.readouterr().out.count("restarting the unfinished run") >= 2 * len(resumed["rows"])
+
+
 @pytest.mark.slow
 def test_the_results_document_is_regenerated_from_the_outputs_alone(tmp_path):
     from rememberer.experiments import main
