@@ -43,6 +43,7 @@ import math
 import shutil
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,14 +246,15 @@ def _row(condition: Condition, seed: int, run_id: str, train_goals: int, summary
 
 
 def finished_row(condition: Condition, seed: int, args: argparse.Namespace, root: Path, name: str,
-                 train_goals: int, epochs: int | None = None) -> dict[str, Any] | None:
+                 train_goals: int, epochs: int | None = None, test_episodes: int | None = None) -> dict[str, Any] | None:
     """The row of a run that already finished in ``root`` (its summary covers every test goal)."""
     path = root / "runs" / name / "summary.json"
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    if summary.get("phases", {}).get("eval", {}).get("episodes") != args.test_goals:
+    expected = args.test_goals if test_episodes is None else test_episodes  # a split may hold fewer goals
+    if summary.get("phases", {}).get("eval", {}).get("episodes") != expected:
         return None
     failures = None
     if args.task in FAILURE_TASKS:
@@ -288,7 +290,42 @@ def same_settings(root: Path, name: str, settings: Any) -> bool:
     return all(saved.get(key, defaults.get(key)) == value for key, value in wanted.items() if key not in LOCATIONS)
 
 
-def run_condition(condition: Condition, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+class Progress:
+    """A line at most once a ``every`` seconds while one run of the grid plays, and after its last
+    test episode: a 100-goal evaluation with the embedded model takes most of an hour."""
+
+    def __init__(self, name: str, test_goals: int, done: Sequence[Any] = (), every: float = 60.0):
+        self.name, self.test_goals, self.every = name, test_goals, every
+        self.before = {r.episode_id for r in done}  # finished before a resume: replayed instantly
+        self.tested: list[Any] = []
+        self.trained = 0
+        self.started = self.last = time.perf_counter()
+        self.fresh = 0  # test episodes played here (the ETA's rate)
+
+    def __call__(self, result: Any) -> None:
+        now = time.perf_counter()
+        if result.phase == "eval":
+            self.tested.append(result)
+            self.fresh += result.episode_id not in self.before
+        else:
+            self.trained += 1
+        if now - self.last < self.every and len(self.tested) < self.test_goals:
+            return
+        self.last = now
+        if not self.tested:
+            print(f"  {self.name}: training, {self.trained} episodes", flush=True)
+            return
+        left = self.test_goals - len(self.tested)
+        rate = self.fresh / (now - self.started) if self.fresh else 0.0
+        eta = f", ETA {left / rate / 60:.0f} min" if left and rate else ""
+        solved = sum(r.success for r in self.tested)
+        print(f"  {self.name}: test {len(self.tested)}/{self.test_goals} goals, {solved} solved{eta}", flush=True)
+
+
+def run_condition(condition: Condition, seed: int, args: argparse.Namespace, root: Path,
+                  reused: list[str] | None = None) -> dict[str, Any]:
+    """Run one cell of the grid (or reuse or resume it: see :func:`transfer`); the names of reused
+    runs are appended to ``reused``."""
     from rememberer.fakes import controlled_policy
     from rememberer.runner import Run, RunSettings
     from rememberer.tasks import load_task_set
@@ -300,6 +337,7 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     train_goals = condition.train_goals or args.train_goals
     train_split = condition.train_split or args.train_split
     epochs = condition.epochs if condition.epochs is not None else args.epochs
+    test_goals = list(tasks.goals(args.test_split)[: args.test_goals])
     model = getattr(args, "model", None) or f"scripted:p={condition.p:g},seed={seed}"
     settings = RunSettings(
         task_set=args.task, model=model, memory_dir=str(root / "memory" / name),
@@ -309,8 +347,10 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     )
     resume = same_settings(root, name, settings) and (root / "memory" / name).is_dir()
     if resume:
-        done = finished_row(condition, seed, args, root, name, train_goals, epochs)
+        done = finished_row(condition, seed, args, root, name, train_goals, epochs, len(test_goals))
         if done is not None:  # a grid re-run into the same --out reuses what already finished
+            if reused is not None:
+                reused.append(name)
             return done
         print(f"resuming the unfinished run {name}", flush=True)  # from its last finished episode
     else:  # a run started with other settings (or without its config) starts over
@@ -324,12 +364,15 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     policy = controlled_policy(settings.model) if model.startswith("scripted:") else None  # else the run loads it
     run = Run(settings, model=policy, task_set=tasks, resume=resume)
     started = time.perf_counter()
+    progress = Progress(name, len(test_goals), run.results)
     if condition.train:
-        run.train(list(tasks.goals(train_split)[:train_goals]), epochs)
+        progress.started = time.perf_counter()
+        run.train(list(tasks.goals(train_split)[:train_goals]), epochs, on_episode=progress)
     for key, value in condition.eval_knobs.items():
         setattr(run.context, key, value)
     run.context.use_memory = condition.use_memory
-    run.evaluate(list(tasks.goals(args.test_split)[: args.test_goals]))
+    progress.started = time.perf_counter()  # the ETA is the test phase's own rate
+    run.evaluate(test_goals, on_episode=progress)
     summary = run.summary(time.perf_counter() - started)
     failures = None
     if args.task in FAILURE_TASKS:
@@ -419,14 +462,17 @@ def transfer(args: argparse.Namespace) -> dict[str, Any]:
         os.replace(tmp, root / "transfer.json")
         return result
 
+    reused: list[str] = []
     for seed in args.seeds:  # seed by seed: an interrupted grid holds every condition of the seeds it finished
         for condition in grid:
-            row = run_condition(condition, seed, args, root)
+            row = run_condition(condition, seed, args, root, reused)
             rows.append(row)
             save()
             elapsed = time.perf_counter() - started
-            eta = elapsed / len(rows) * (total - len(rows))
-            print(f"[{len(rows)}/{total}, ETA {eta / 60:.0f} min] {condition.name} · seed {seed}: test success "
+            ran = len(rows) - len(reused)  # the ETA counts only the runs made here, not the reused ones
+            eta = elapsed / ran * (total - len(rows)) if ran else float("nan")
+            when = "reused" if reused and reused[-1] == row["run_id"] else f"ETA {eta / 60:.0f} min" if ran else "ETA –"
+            print(f"[{len(rows)}/{total}, {when}] {condition.name} · seed {seed}: test success "
                   f"{row['test_success']:.1%} ({row['wall_seconds']} s, {row['memory_records']} records)", flush=True)
     result = save()
     (root / "transfer.md").write_text(markdown(result), encoding="utf-8")

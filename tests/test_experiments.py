@@ -142,6 +142,8 @@ def test_an_interrupted_grid_resumes_its_unfinished_run_and_restarts_one_with_ot
     resumed = transfer(args)
     printed = capsys.readouterr().out
     assert f"resuming the unfinished run {run.name}" in printed and "restarting" not in printed
+    assert f"{run.name}: test 2/2 goals" in printed  # progress counts the test episodes kept from before
+    assert printed.count("reused") == len(whole["rows"]) - 1  # every other run is reused as it was
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("wall_seconds", "test_time")} for r in rows]  # noqa: E731
     assert strip(resumed["rows"]) == strip(whole["rows"])
     resumes = (run / "resumes.jsonl").read_text().splitlines()
