@@ -23,7 +23,8 @@ records, ordered as before (``updated_at``, then fewer visits, then the larger i
 eviction therefore costs a few id lookups per evicted record, plus the stale entries it passes.
 
 Crash safety without transactions across collections: a write adds the new entries *before* it
-writes the records and removes the old ones *after*; deletes leave their entries behind. Either
+writes the records and removes the old ones *after* (together with the next write's new entries,
+so a write costs one index write); deletes leave their entries behind. Either
 way a crash leaves only stale entries, never an unindexed record, and stale entries are dropped
 whenever an eviction meets them. A store written before this index existed (or by an older
 version of rememberer after it) is indexed by one full scan at its first eviction, and again if

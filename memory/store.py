@@ -234,6 +234,10 @@ class ExperienceMemory:
         """Find eviction victims with the index of :mod:`eviction` (cost ∝ records evicted);
         False: the scan of every unpinned record's metadata it replaces (kept as the reference)."""
         self._index_collection: Any = None
+        self._replaced_entries: dict[str, float] = {}
+        """Index entries of record versions the last write replaced: removed together with the
+        next write's new entries, so a write costs one index write, not two (lost on a crash or
+        at exit, they are stale entries, which evictions drop)."""
         self.url = url
         self.skipped: dict[str, str] = {}
         """Records a read skipped because they cannot be decoded: id → error (see :meth:`repair`)."""
@@ -759,9 +763,11 @@ class ExperienceMemory:
         total = len(self)  # one count per write (it costs ~10 ms at 100k records)
         evicted = self._evict_for(new_keys, total)
         # The eviction index learns the new entries before the records are written and forgets
-        # the replaced ones after: a crash in between leaves stale entries, never an unindexed record.
+        # the replaced ones after (with the next write's new entries): a crash in between leaves
+        # stale entries, never an unindexed record.
         fresh = {r.id: r.provenance.updated_at for r in records if not r.pinned}
-        indexed = self._index_change(add=fresh)
+        earlier, self._replaced_entries = self._replaced_entries, {}
+        indexed = self._index_change(add=fresh, remove=earlier)
         self._collection.upsert(
             ids=ids,
             embeddings=[self.embed_task(r.task) for r in records],
@@ -770,7 +776,7 @@ class ExperienceMemory:
         )
         replaced = {rid: t for rid, t in previous.items() if fresh.get(rid) != t}
         if indexed and replaced:
-            self._index_change(remove=replaced)
+            self._replaced_entries = replaced
         self._after_write(total - evicted + new_keys)
         return evicted
 

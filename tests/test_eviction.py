@@ -63,6 +63,26 @@ def test_indexed_eviction_equals_the_scan(memory_factory, tmp_path, seed):
     assert report["built"] == 1 and report["unindexed"] == 0
 
 
+def test_a_write_costs_one_index_write_and_leaves_only_the_last_writes_old_entries(memory_factory, tmp_path, monkeypatch):
+    """Updating records writes the index once (the new entries, with the entries the previous
+    write replaced); only the entries the last write replaced are left for the next one."""
+    from rememberer.memory.eviction import EvictionIndex
+
+    memory = memory_factory(path=tmp_path / "m", max_records=1000)
+    memory.rebuild_eviction_index()
+    saves = []
+    real_save = EvictionIndex._save
+    monkeypatch.setattr(EvictionIndex, "_save", lambda self, docs, gone: (saves.append(len(docs)), real_save(self, docs, gone)))
+    hour = 3600.0  # every write in another bucket, so a replaced entry is not overwritten in place
+    for n in range(6):
+        memory.upsert([record(state, 1_700_000_000.0 + n * hour, n + 1) for state in (1, 2, 3)])
+    assert len(saves) == 6
+    report = memory.eviction_index_report()
+    assert report["unindexed"] == 0 and report["stale"] == 3  # the last write's replaced entries only
+    memory.upsert([record(9, 1_700_000_000.0 + 7 * hour, 1)])
+    assert len(saves) == 7 and memory.eviction_index_report()["stale"] == 0
+
+
 def test_a_store_without_the_index_is_indexed_at_its_first_eviction(memory_factory, tmp_path):
     legacy = memory_factory(path=tmp_path / "legacy", max_records=25, evict_slack=0.1, eviction_index=False)
     for op, arg in list(operations(5))[:30]:
