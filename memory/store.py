@@ -12,7 +12,9 @@ The embedding model id and dimension and the schema version are written into the
 metadata when it is created; opening it with another embedder is an error, not a silent mix.
 
 Writes: an episode's whole backup is computed first and written with one ``upsert`` call
-(one transaction), under a file lock so that several processes can share a directory. Each
+(one transaction), under a file lock so that several processes can share a directory. Backups
+of one process that queue behind that lock are written together by the next holder (group
+commit, see :meth:`ExperienceMemory.apply_episode`). Each
 transition carries an id ``episode:step`` that the record remembers, so replaying an
 episode's backup after a crash or a retry changes nothing.
 
@@ -197,6 +199,54 @@ def clean_episode(episode: Episode) -> Episode:
     )
 
 
+
+@dataclass
+class _Pending:
+    """One episode's backup waiting for the write lock, and its outcome."""
+
+    episode: Episode
+    config: RLEMConfig
+    report: UpdateReport | None = None
+    error: BaseException | None = None
+    finished: bool = False
+
+
+def _groups(queued: list[_Pending]) -> list[list[_Pending]]:
+    """Consecutive Monte-Carlo backups form one group; a bootstrapping one is a group alone."""
+    groups: list[list[_Pending]] = []
+    for item in queued:
+        if item.config.n_step is None and groups and groups[-1][-1].config.n_step is None:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
+class _Overlay:
+    """The store as the episodes planned so far in a group left it (their records unwritten)."""
+
+    def __init__(self, store: ExperienceMemory):
+        self.store = store
+        self.records: dict[str, ExperienceRecord] = {}
+
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[str, ExperienceRecord]:
+        ids = {record_id(t, o): (t, o) for t, o in keys}
+        out = {rid: self.records[rid].model_copy(deep=True) for rid in ids if rid in self.records}
+        rest = [key for rid, key in ids.items() if rid not in out]
+        if rest:
+            out.update(self.store.get_many(rest))
+        return out
+
+    def best_match(self, task: str, observation: str) -> ExperienceRecord | None:
+        return self.store.best_match(task, observation)  # only n-step backups call it; they are not grouped
+
+    def put(self, records: Sequence[ExperienceRecord]) -> None:
+        for record in records:
+            self.records[record.id] = record
+
+    def written(self) -> list[ExperienceRecord]:
+        return list(self.records.values())
+
 class ExperienceMemory:
     """Persistent experience memory of (task, observation) → per-action Q statistics."""
 
@@ -242,6 +292,9 @@ class ExperienceMemory:
         self.skipped: dict[str, str] = {}
         """Records a read skipped because they cannot be decoded: id → error (see :meth:`repair`)."""
         self._thread_lock = threading.RLock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        """Episodes waiting for the write lock (see :meth:`apply_episode`)."""
         self._embedding_cache: OrderedDict[str, list[float]] = OrderedDict()
         self._local_generation = 0
         self._read_cache: _ReadCache | None = None
@@ -781,22 +834,70 @@ class ExperienceMemory:
         return evicted
 
     def apply_episode(self, episode: Episode, config: RLEMConfig) -> UpdateReport:
-        """Run the RLEM backup for one episode and write it atomically (idempotent)."""
+        """Run the RLEM backup for one episode and write it atomically (idempotent).
+
+        Group commit: episodes of this process that wait for the write lock while another one
+        writes are applied together by the next holder, in their arrival order, with one write
+        (:class:`_Pending`): the same records as one write each, fewer Chroma writes when many
+        episodes end at once (``abatch``, ``--concurrency``). An episode that bootstraps
+        (n-step) is applied on its own, since its bootstrap reads the ANN index.
+        """
         if config.max_actions != self.max_actions:
             config = dataclasses.replace(config, max_actions=self.max_actions)
-        episode = clean_episode(episode)
-        with self._write_lock():
-            plan: UpdatePlan = plan_episode_update(episode, self, config)
-            evicted = self._upsert_locked(plan.records, new_keys=plan.created) if plan.records else 0
-        return UpdateReport(
-            episode_id=episode.episode_id,
-            records_written=len(plan.records),
-            new_records=plan.created,
-            skipped_transitions=plan.skipped,
-            evicted=evicted,
-            targets=plan.targets,
-            bootstraps=dict(plan.bootstraps),
-        )
+        mine = _Pending(clean_episode(episode), config)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._thread_lock:  # first the threads: one whose episode a group took needs no store lock
+            if not mine.finished:
+                with self._write_lock():
+                    with self._queue_lock:
+                        queued, self._queue = self._queue, []
+                    try:
+                        for group in _groups(queued):
+                            self._apply_group(group)
+                    except BaseException as exc:  # interrupted: no waiting episode is left without an outcome
+                        for item in queued:
+                            if not item.finished:
+                                item.error, item.finished = exc, True
+                        raise
+        if mine.error is not None:
+            raise mine.error
+        assert mine.report is not None
+        return mine.report
+
+    def _apply_group(self, group: list[_Pending]) -> None:
+        """Plan each episode of ``group`` on the records as the ones before it left them, then
+        write them all at once (under the write lock). An episode whose records fail validation
+        fails alone; a failed write fails the group."""
+        overlay = _Overlay(self)
+        planned: list[tuple[_Pending, UpdatePlan]] = []
+        for item in group:
+            try:
+                plan = plan_episode_update(item.episode, overlay, item.config)
+                records = [r.validated() for r in plan.records]
+            except Exception as exc:  # noqa: BLE001 - handed to the episode's own caller
+                item.error, item.finished = exc, True
+                continue
+            overlay.put(records)
+            planned.append((item, plan))
+        try:
+            written = overlay.written()
+            evicted = self._upsert_locked(written, new_keys=sum(plan.created for _, plan in planned)) if written else 0
+        except Exception as exc:  # noqa: BLE001
+            for item, _ in planned:
+                item.error, item.finished = exc, True
+            return
+        for index, (item, plan) in enumerate(planned):
+            item.report = UpdateReport(
+                episode_id=item.episode.episode_id,
+                records_written=len(plan.records),
+                new_records=plan.created,
+                skipped_transitions=plan.skipped,
+                evicted=evicted if index == 0 else 0,  # the group's write evicted for all of it
+                targets=plan.targets,
+                bootstraps=dict(plan.bootstraps),
+            )
+            item.finished = True
 
     def delete(self, task: str, observation: str) -> bool:
         rid = record_id(task, observation)

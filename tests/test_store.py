@@ -197,3 +197,66 @@ def test_a_server_index_not_yet_on_disk_is_an_empty_answer_or_a_retry():
 
     with pytest.raises(InternalError, match="something else"):
         ask(Broken(failures=0, records=3))
+
+
+def test_episodes_waiting_for_the_lock_are_written_together_as_if_one_by_one(memory_factory, tmp_path, monkeypatch):
+    """Group commit: 8 threads whose backups queue behind a held write lock are applied by the
+    next holder in one write, and the memory equals applying the same episodes one by one; an
+    invalid episode fails alone; a bootstrapping (n-step) backup is written on its own."""
+    import threading
+    import time
+
+    def episodes(tag):
+        out = []
+        for i in range(8):
+            steps = [("start", "go"), (f"mid {i % 3}", "push" if i % 2 else "pull"), ("near", "finish")]
+            out.append(episode(f"{tag}-{i}", "task", steps, 1.0 if i % 3 else 0.0))
+        return out
+
+    config = RLEMConfig()
+    one_by_one = memory_factory(path=tmp_path / "seq")
+    for ep in episodes("e"):
+        one_by_one.apply_episode(ep, config)
+    grouped = memory_factory(path=tmp_path / "grouped")
+    writes = []
+    real = grouped._upsert_locked
+    monkeypatch.setattr(grouped, "_upsert_locked", lambda records, new_keys=None: (writes.append(len(records)), real(records, new_keys))[1])
+    bad = episodes("bad")[0]
+    bad = Episode(bad.episode_id, tuple(Transition(t.task, t.observation, t.action, 1e308,  # finite, but Q = inf
+                                                   reason=t.reason, action_history=t.action_history)
+                                        for t in bad.transitions),
+                  final_observation="done", terminal=True, run_id="run-1", model="fake")
+    reports, errors = {}, {}
+
+    def apply(ep):
+        try:
+            reports[ep.episode_id] = grouped.apply_episode(ep, config)
+        except Exception as exc:  # noqa: BLE001
+            errors[ep.episode_id] = exc
+
+    batch = episodes("e")
+    threads = [threading.Thread(target=apply, args=(ep,)) for ep in [*batch[:4], bad, *batch[4:]]]
+    with grouped._thread_lock:  # another write in progress: everyone queues
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while len(grouped._queue) + len(errors) < len(threads) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(writes) == 1  # one write for the 8 good episodes
+    assert set(errors) == {bad.episode_id} and len(reports) == 8
+    assert isinstance(errors[bad.episode_id], InvalidRecordError) and "inf" in str(errors[bad.episode_id])
+    assert sum(r.new_records for r in reports.values()) == len(one_by_one) == len(grouped)
+    want = {r.id: r for r in one_by_one.records()}
+    for record in grouped.records():
+        other = want[record.id]
+        assert record.visits == other.visits
+        assert {a.action: a.visits for a in record.actions} == {a.action: a.visits for a in other.actions}
+        assert {a.action: a.q for a in record.actions} == pytest.approx({a.action: a.q for a in other.actions})
+    # re-applying the whole group changes nothing
+    before = {r.id: r.visits for r in grouped.records()}
+    for ep in batch:
+        assert grouped.apply_episode(ep, config).skipped_transitions == 3
+    assert {r.id: r.visits for r in grouped.records()} == before
+    assert grouped.apply_episode(episodes("n")[0], RLEMConfig(n_step=1)).records_written == 3
