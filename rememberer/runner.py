@@ -23,6 +23,7 @@ would have left, and each completed episode is applied exactly once.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -50,8 +51,12 @@ from rememberer.tasks import TaskError, TaskSet, load_task_set
 from rememberer.tasks.sessions import EnvironmentSessions
 
 
+@functools.lru_cache(maxsize=1)
 def code_version() -> str:
-    """The project's git commit (``+dirty`` with uncommitted changes), for a run's provenance."""
+    """The project's git commit (``+dirty`` with uncommitted changes), for a run's provenance.
+
+    Read once per process, at the first call (a run or a grid makes it before playing): that is
+    the code the process imported, even if the tree changes while a long grid runs."""
     here = Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here)
