@@ -199,7 +199,6 @@ def clean_episode(episode: Episode) -> Episode:
     )
 
 
-
 @dataclass
 class _Pending:
     """One episode's backup waiting for the write lock, and its outcome."""
@@ -244,8 +243,6 @@ class _Overlay:
         for record in records:
             self.records[record.id] = record
 
-    def written(self) -> list[ExperienceRecord]:
-        return list(self.records.values())
 
 class ExperienceMemory:
     """Persistent experience memory of (task, observation) → per-action Q statistics."""
@@ -804,8 +801,9 @@ class ExperienceMemory:
         with self._write_lock():
             return self._upsert_locked(records)
 
-    def _upsert_locked(self, records: Sequence[ExperienceRecord], new_keys: int | None = None) -> int:
-        records = [r.validated() for r in records]  # all or nothing: refused before any write
+    def _upsert_locked(self, records: Sequence[ExperienceRecord], new_keys: int | None = None, validated: bool = False) -> int:
+        if not validated:
+            records = [r.validated() for r in records]  # all or nothing: refused before any write
         ids = [r.id for r in records]
         if len(set(ids)) != len(ids):
             raise ValueError("upsert got two records with the same key")
@@ -881,8 +879,9 @@ class ExperienceMemory:
             overlay.put(records)
             planned.append((item, plan))
         try:
-            written = overlay.written()
-            evicted = self._upsert_locked(written, new_keys=sum(plan.created for _, plan in planned)) if written else 0
+            written = list(overlay.records.values())  # validated above
+            new_keys = sum(plan.created for _, plan in planned)
+            evicted = self._upsert_locked(written, new_keys=new_keys, validated=True) if written else 0
         except Exception as exc:  # noqa: BLE001
             for item, _ in planned:
                 item.error, item.finished = exc, True

@@ -87,7 +87,6 @@ def _failed(state: EpisodeState, raw_outputs: list[str], exc: Exception, started
         raise ModelUnavailableError(f"model endpoint failed ({name}): {exc}") from exc
     return {
         "raw_outputs": raw_outputs + [""],
-        "ranked": False,
         "parse_error": f"model error: {name}: {str(exc)[:200]}",
         "model_seconds": state.get("model_seconds", 0.0) + time.perf_counter() - started,
     }
@@ -101,7 +100,6 @@ def _answered(state: EpisodeState, model, prompt: str, raw_outputs: list[str], o
     completion_tokens = usage.get("output_tokens") or count_tokens(text, model)
     return {
         "raw_outputs": raw_outputs + [text],
-        "ranked": False,
         "parse_error": None,
         "prompt_tokens": state.get("prompt_tokens", 0) + prompt_tokens,
         "completion_tokens": state.get("completion_tokens", 0) + completion_tokens,

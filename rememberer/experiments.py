@@ -246,15 +246,15 @@ def _row(condition: Condition, seed: int, run_id: str, train_goals: int, summary
 
 
 def finished_row(condition: Condition, seed: int, args: argparse.Namespace, root: Path, name: str,
-                 train_goals: int, epochs: int | None = None, test_episodes: int | None = None) -> dict[str, Any] | None:
-    """The row of a run that already finished in ``root`` (its summary covers every test goal)."""
+                 train_goals: int, epochs: int | None, test_episodes: int) -> dict[str, Any] | None:
+    """The row of a run that already finished in ``root`` (its summary covers all ``test_episodes``
+    test goals, which a split may hold fewer of than ``--test-goals``)."""
     path = root / "runs" / name / "summary.json"
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    expected = args.test_goals if test_episodes is None else test_episodes  # a split may hold fewer goals
-    if summary.get("phases", {}).get("eval", {}).get("episodes") != expected:
+    if summary.get("phases", {}).get("eval", {}).get("episodes") != test_episodes:
         return None
     failures = None
     if args.task in FAILURE_TASKS:
@@ -297,29 +297,27 @@ class Progress:
     def __init__(self, name: str, test_goals: int, done: Sequence[Any] = (), every: float = 60.0):
         self.name, self.test_goals, self.every = name, test_goals, every
         self.before = {r.episode_id for r in done}  # finished before a resume: replayed instantly
-        self.tested: list[Any] = []
-        self.trained = 0
-        self.started = self.last = time.perf_counter()
+        self.tested = self.solved = self.trained = 0
         self.fresh = 0  # test episodes played here (the ETA's rate)
+        self.started = self.last = time.perf_counter()
 
     def __call__(self, result: Any) -> None:
         now = time.perf_counter()
         if result.phase == "eval":
-            self.tested.append(result)
+            self.tested += 1
+            self.solved += result.success
             self.fresh += result.episode_id not in self.before
         else:
             self.trained += 1
-        if now - self.last < self.every and len(self.tested) < self.test_goals:
+        if now - self.last < self.every and self.tested < self.test_goals:
             return
         self.last = now
         if not self.tested:
             print(f"  {self.name}: training, {self.trained} episodes", flush=True)
             return
-        left = self.test_goals - len(self.tested)
-        rate = self.fresh / (now - self.started) if self.fresh else 0.0
-        eta = f", ETA {left / rate / 60:.0f} min" if left and rate else ""
-        solved = sum(r.success for r in self.tested)
-        print(f"  {self.name}: test {len(self.tested)}/{self.test_goals} goals, {solved} solved{eta}", flush=True)
+        left = self.test_goals - self.tested
+        eta = f", ETA {left * (now - self.started) / self.fresh / 60:.0f} min" if left and self.fresh else ""
+        print(f"  {self.name}: test {self.tested}/{self.test_goals} goals, {self.solved} solved{eta}", flush=True)
 
 
 def run_condition(condition: Condition, seed: int, args: argparse.Namespace, root: Path,
@@ -366,7 +364,6 @@ def run_condition(condition: Condition, seed: int, args: argparse.Namespace, roo
     started = time.perf_counter()
     progress = Progress(name, len(test_goals), run.results)
     if condition.train:
-        progress.started = time.perf_counter()
         run.train(list(tasks.goals(train_split)[:train_goals]), epochs, on_episode=progress)
     for key, value in condition.eval_knobs.items():
         setattr(run.context, key, value)
@@ -468,10 +465,11 @@ def transfer(args: argparse.Namespace) -> dict[str, Any]:
             row = run_condition(condition, seed, args, root, reused)
             rows.append(row)
             save()
-            elapsed = time.perf_counter() - started
-            ran = len(rows) - len(reused)  # the ETA counts only the runs made here, not the reused ones
-            eta = elapsed / ran * (total - len(rows)) if ran else float("nan")
-            when = "reused" if reused and reused[-1] == row["run_id"] else f"ETA {eta / 60:.0f} min" if ran else "ETA –"
+            if reused and reused[-1] == row["run_id"]:
+                when = "reused"
+            else:  # the ETA counts only the runs made here, not the reused ones
+                eta = (time.perf_counter() - started) / (len(rows) - len(reused)) * (total - len(rows))
+                when = f"ETA {eta / 60:.0f} min"
             print(f"[{len(rows)}/{total}, {when}] {condition.name} · seed {seed}: test success "
                   f"{row['test_success']:.1%} ({row['wall_seconds']} s, {row['memory_records']} records)", flush=True)
     result = save()

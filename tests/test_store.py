@@ -220,7 +220,7 @@ def test_episodes_waiting_for_the_lock_are_written_together_as_if_one_by_one(mem
     grouped = memory_factory(path=tmp_path / "grouped")
     writes = []
     real = grouped._upsert_locked
-    monkeypatch.setattr(grouped, "_upsert_locked", lambda records, new_keys=None: (writes.append(len(records)), real(records, new_keys))[1])
+    monkeypatch.setattr(grouped, "_upsert_locked", lambda records, **kw: (writes.append(len(records)), real(records, **kw))[1])
     bad = episodes("bad")[0]
     bad = Episode(bad.episode_id, tuple(Transition(t.task, t.observation, t.action, 1e308,  # finite, but Q = inf
                                                    reason=t.reason, action_history=t.action_history)
