@@ -150,6 +150,7 @@ class TextCraftEnv:
         self._env.count_regex = world.count_regex
         self._env.crafting_tree = world.crafting_tree
         self._recipes: list = []
+        self._context = ""
         self._goal = ""
         self._done = False
 
@@ -162,6 +163,8 @@ class TextCraftEnv:
         self._env.goal = goal
         self._env.inventory = {}
         self._recipes = recipe_list(goal)
+        # The recipes are fixed for the episode: their text is rendered once, not on every step.
+        self._context = "Crafting commands:\n" + "\n".join(r.recipe_str for r in self._recipes)
         self._done = False
         return self._observe("")
 
@@ -177,7 +180,7 @@ class TextCraftEnv:
     # -- rendering --------------------------------------------------------------------
     @property
     def context(self) -> str:
-        return "Crafting commands:\n" + "\n".join(r.recipe_str for r in self._recipes)
+        return self._context
 
     def inventory_text(self) -> str:
         items = sorted(self._env.inventory.items())

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 
 from ..base import MemoryKeys
 from .env import item_id, recipes_for, shared_world
@@ -119,6 +120,17 @@ def _inventory(observation: str) -> dict[str, int]:
     return {item_id(name): int(count) for name, count in _HELD.findall(observation)}
 
 
+@dataclass(frozen=True)
+class _State:
+    """One goal and inventory, analysed once: the keys of every valid action of a state (the
+    on-tree filter asks for all of them) share it."""
+
+    tree: GoalTree
+    inventory: MappingProxyType
+    useful: frozenset[str]
+    consumed: frozenset[str]
+
+
 class TextCraftKeys(MemoryKeys):
     name = "roles"
     description = "items by their role in the goal's recipe tree (goal, intermediate, base ingredient, off-tree)"
@@ -135,13 +147,10 @@ class TextCraftKeys(MemoryKeys):
     def _held(name: str, inventory: dict[str, int]) -> int:
         return sum(n for i, n in inventory.items() if i == name or _tag(i) == name)
 
-    def _useful(self, tree: GoalTree, inventory: dict[str, int]) -> frozenset[str]:
-        """Needed names still worth acquiring: walking down from the goal, a name held in the
-        amount its recipe consumes is satisfied and so is everything below it."""
-        return self._walk(tree, inventory)[0]
-
     def _walk(self, tree: GoalTree, inventory: dict[str, int]) -> tuple[frozenset[str], frozenset[str]]:
-        """(useful names, names an open recipe consumes, held ones included)."""
+        """(useful names, names an open recipe consumes, held ones included). Useful: needed
+        names still worth acquiring; walking down from the goal, a name held in the amount its
+        recipe consumes is satisfied and so is everything below it."""
         useful: set[str] = set()
         consumed: set[str] = set()
         stack = [tree.goal]
@@ -170,14 +179,16 @@ class TextCraftKeys(MemoryKeys):
             return "done"
         return "missing" if self._held(name, inventory) == 0 else "short"
 
+    def _state(self, goal: str, observation: str) -> _State:
+        return _analyse(self, goal, observation)
+
     # -- the protocol ----------------------------------------------------------------
     def state_key(self, task: str, observation: str, context: str) -> tuple[str, str]:
         goal = _goal_of(task)
         if goal is None:
             return task, observation
-        tree = goal_tree(goal)
-        inventory = _inventory(observation)
-        useful, consumed = self._walk(tree, inventory)
+        state = self._state(goal, observation)
+        tree, inventory, useful, consumed = state.tree, state.inventory, state.useful, state.consumed
         counts = {(role, s): 0 for role in ("intermediate", "base") for s in STATUSES}
         for name in useful:
             role = "intermediate" if name in tree.craftable else "base"
@@ -202,14 +213,14 @@ class TextCraftKeys(MemoryKeys):
         goal = _goal_of(task)
         if goal is None:
             return action
-        tree = goal_tree(goal)
-        inventory = _inventory(observation)
+        state = self._state(goal, observation)
+        tree = state.tree
         action = action.strip()
         if match := _GET.match(action):
             name = self._needed_name(tree, item_id(match.group(2)))
             if name is None or name in tree.craftable:
                 return OFF_TREE_GET
-            return f"get a base ingredient ({self._status(name, inventory, self._useful(tree, inventory))})"
+            return f"get a base ingredient ({self._status(name, state.inventory, state.useful)})"
         if match := _CRAFT.match(action):
             output = item_id(match.group(2))
             if output == goal:
@@ -217,7 +228,7 @@ class TextCraftKeys(MemoryKeys):
             name = self._needed_name(tree, output)
             if name is None:
                 return OFF_TREE_CRAFT
-            return f"craft an intermediate ({self._status(name, inventory, self._useful(tree, inventory))})"
+            return f"craft an intermediate ({self._status(name, state.inventory, state.useful)})"
         return OTHER
 
     def observation_similarity(self, a: str, b: str) -> float:
@@ -232,6 +243,14 @@ class TextCraftKeys(MemoryKeys):
 
     def relevant(self, action: str, task: str, observation: str, context: str) -> bool:
         return self.action_key(action, task, observation, context) not in (OFF_TREE_CRAFT, OFF_TREE_GET)
+
+
+@lru_cache(maxsize=4096)
+def _analyse(keys: TextCraftKeys, goal: str, observation: str) -> _State:
+    tree = goal_tree(goal)
+    inventory = _inventory(observation)
+    useful, consumed = keys._walk(tree, inventory)
+    return _State(tree, MappingProxyType(inventory), useful, consumed)
 
 
 KEYS = TextCraftKeys()
