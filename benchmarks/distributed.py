@@ -11,7 +11,8 @@ a backup), so the rates compare; ``--decisions 4 10`` runs the whole plan for 4-
 10-decision episodes (a TextCraft episode takes about 10). The fake model is :class:`rememberer.fakes.SlowModel`
 (``fake:slow:0.2``): it sleeps (sync) or awaits (async) 200 ms per call, like a remote endpoint.
 
-    python benchmarks/distributed.py [--latency 0.2] [--skip-ray] [--out benchmarks/results/distributed.json]
+    python benchmarks/distributed.py [--latency 0.2] [--skip-ray | --ray-only] [--series LABEL --append]
+                                     [--out benchmarks/results/distributed.json]
 """
 
 from __future__ import annotations
@@ -128,7 +129,11 @@ def bench_ray(workers: int, episodes: int, latency: float, tmp: Path, url: str) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("--skip-ray", action="store_true")
+    parser.add_argument("--skip-ray", action="store_true", help="no Ray rows")
+    parser.add_argument("--ray-only", action="store_true", help="only the Ray rows (1 and 8 workers)")
+    parser.add_argument("--series", default="", help="a label for this run's rows (what changed, the machine's state)")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows of other series already in --out (rows of the same --series are replaced)")
     parser.add_argument("--decisions", type=int, nargs="+", default=[4, 10], help="decisions per episode (each a separate plan)")
     parser.add_argument("--out", default="benchmarks/results/distributed.json")
     args = parser.parse_args()
@@ -140,7 +145,7 @@ def main() -> None:
         GOAL = f"corridor-{decisions + 1}"
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
-            for k, n in plan.items():
+            for k, n in ({} if args.ray_only else plan).items():
                 for bench in (bench_abatch, bench_threads):
                     row = {"decisions": decisions, **bench(k, n, args.latency, tmp), "load_1min": round(os.getloadavg()[0], 2)}
                     rows.append(row)
@@ -163,6 +168,8 @@ def main() -> None:
     base = {(r["mode"], r["decisions"]): r["episodes_per_min"] for r in rows if r.get("concurrent", r.get("workers")) == 1}
     for r in rows:
         r["speedup"] = round(r["episodes_per_min"] / base[(r["mode"], r["decisions"])], 2)
+        if args.series:
+            r["series"] = args.series
     print()
     print("| decisions/episode | mode | concurrent episodes / workers | episodes | wall s | episodes/min | × single | load |")
     print("|---|---|---|---|---|---|---|---|")
@@ -171,8 +178,12 @@ def main() -> None:
               f"{r['episodes_per_min']} | {r['speedup']} | {r['load_1min']} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.platform(), "cpus": os.cpu_count(), "latency_s": args.latency,
-                               "rows": rows}, indent=1) + "\n")
+    result = {"machine": platform.platform(), "cpus": os.cpu_count(), "latency_s": args.latency, "rows": rows}
+    if args.append and out.exists():  # the other series (and the file's notes) stay
+        earlier = json.loads(out.read_text())
+        kept = [r for r in earlier.get("rows", []) if r.get("series", "") != args.series]
+        result = {**earlier, **result, "rows": rows + kept}
+    out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

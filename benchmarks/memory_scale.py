@@ -23,7 +23,8 @@ in the row). ``--max-build-minutes`` stops a build at a batch boundary when its 
 sizes are then what was built (the rows say how many records were measured; nothing is
 extrapolated).
 
-    python benchmarks/memory_scale.py [--sizes 1000 10000 100000] [--store DIR] [--out benchmarks/results/memory_scale.json]
+    python benchmarks/memory_scale.py [--sizes 1000 10000 100000] [--store DIR] [--series LABEL --append]
+                                      [--out benchmarks/results/memory_scale.json]
 """
 
 from __future__ import annotations
@@ -220,6 +221,9 @@ def main() -> None:
                         help="stop building when this time is up and measure what was built")
     parser.add_argument("--decisions-only", action="store_true",
                         help="measure only the non-model decision overhead (with --episodes; rows to --out)")
+    parser.add_argument("--series", default="", help="a label for this run (what changed, the machine's state)")
+    parser.add_argument("--append", action="store_true",
+                        help="keep what --out holds: earlier rows (or, with --decisions-only, earlier runs) of other series")
     parser.add_argument("--out", default="benchmarks/results/memory_scale.json")
     args = parser.parse_args()
 
@@ -265,8 +269,11 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
-    if args.decisions_only:
-        out.write_text(json.dumps({**meta, "episodes": args.episodes, "rows": rows}, indent=1) + "\n")
+    earlier = json.loads(out.read_text()) if args.append and out.exists() else {}
+    if args.decisions_only:  # {"runs": [...]}, newest first
+        run = {**meta, "episodes": args.episodes, "series": args.series, "rows": rows}
+        runs = [r for r in earlier.get("runs", []) if r.get("series", "") != args.series]
+        out.write_text(json.dumps({"runs": [run] + runs}, indent=1) + "\n")
         for r in rows:
             print(f"| {r['records']:,} | {r['decision_overhead_p50_ms']} | {r['decision_overhead_max_ms']} | "
                   f"{r['decision_episodes']} | {r['load_1min']} |")
@@ -282,7 +289,10 @@ def main() -> None:
               f"{r['hot_cold_p50_ms']} / {r['hot_warm_p50_ms']} | {r['exact_state_in_top12']} ({r['hot_exact_state_in_top12']}) | "
               f"{r['decision_overhead_p50_ms']} | {r.get('backup_full_p50_ms', '-')} / {r.get('backup_full_max_ms', '-')} | "
               f"{evict} | {r['load_1min']} |")
-    out.write_text(json.dumps({**meta, "rows": rows}, indent=1) + "\n")
+    for r in rows:
+        r["series"] = args.series
+    kept = [r for r in earlier.get("rows", []) if r.get("series", "") != args.series]
+    out.write_text(json.dumps({**meta, "rows": kept + rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ import pytest
 
 from rememberer.memory import Episode, ExperienceMemory, HashingEmbedder, InMemoryTable, RLEMConfig, Transition
 
-WORKERS, EPISODES = 4, 12  # the issue asks 8 × 50; scaled down for two shared CI cores
+# The issue asks 8 processes × 50 episodes; CI runs 4 × 12 on its two shared cores.
+# REMEMBERER_SERVER_WRITERS=8x50 runs the full size (the worker processes read it too).
+WORKERS, EPISODES = (int(n) for n in os.environ.get("REMEMBERER_SERVER_WRITERS", "4x12").lower().split("x"))
 
 
 def _free_port() -> int:
@@ -32,7 +34,7 @@ def chroma_server(tmp_path):
     port = _free_port()
     log = open(tmp_path / "server.log", "w")
     # `timeout` bounds the server's life even if this test process dies.
-    server = subprocess.Popen(["timeout", "600", binary, "run", "--host", "127.0.0.1", "--port", str(port),
+    server = subprocess.Popen(["timeout", str(600 + 5 * WORKERS * EPISODES), binary, "run", "--host", "127.0.0.1", "--port", str(port),
                                "--path", str(tmp_path / "server-data")], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     import chromadb
@@ -87,7 +89,7 @@ def test_concurrent_writers_on_a_server_equal_a_sequential_replay(chroma_server)
     for p in workers:
         p.start()
     for p in workers:
-        p.join(300)
+        p.join(300 + 5 * WORKERS * EPISODES)
     assert [p.exitcode for p in workers] == [0] * WORKERS
 
     replay = InMemoryTable()
