@@ -584,7 +584,8 @@ class ExperienceMemory:
         Candidates are the ANN neighbours of the task embedding plus every record of the same
         task (so a task with many stored states cannot crowd the exact state out of the ANN
         window) plus the exact stored state; they are scored with the task set's combined
-        similarity and sorted by (score, action visits), as the original ranks exemplars.
+        similarity and sorted by (score, action visits), as the original ranks exemplars, except that
+        the exact stored state comes first among records of its score.
 
         Cost: one ANN query for ids and distances only, once per task and write generation;
         records come decoded from a cache valid for that generation (:meth:`_cache`), so only
@@ -641,7 +642,10 @@ class ExperienceMemory:
             task_sim = max(0.0, min(1.0, task_sim))
             score = combine(task_sim, obs_sim, self.task_weight)
             scored.append(ScoredRecord(record, score, task_sim, obs_sim))
-        scored.sort(key=lambda s: (-s.score, -s.record.action_visits))
+        # Ties go to the stored state itself, then to the more visited: a coarse matcher can
+        # tie more than k states at the top score, and the exact one must not fall out.
+        scored.sort(key=lambda s: (-s.score, s.record.observation != observation or s.record.task != task,
+                                   -s.record.action_visits))
         return scored[:k]
 
     def _fetch(self, cache: "_ReadCache", ids: list[str]) -> None:

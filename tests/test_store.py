@@ -86,6 +86,19 @@ def test_many_states_of_one_task_cannot_hide_the_exact_state(memory_factory):
     assert hits[0].record.observation == "state 17"
 
 
+def test_the_exact_state_ranks_first_among_states_the_matcher_cannot_tell_apart(memory_factory):
+    # A coarse matcher (here: every observation alike) ties many states at the top score; more
+    # visited ones used to come first, so with more ties than k the stored state itself fell
+    # out of the exemplars (the 1M-record benchmark's hot task: 7 of 199 queries).
+    memory = memory_factory(observation_similarity=lambda a, b: 1.0)
+    memory.apply_episode(episode("once", "one task", [(f"state {i}", "act") for i in range(20)], 1.0), RLEMConfig())
+    memory.apply_episode(episode("again", "one task", [(f"state {i}", "act") for i in range(20) if i != 17], 1.0),
+                         RLEMConfig())
+    hits = memory.retrieve("one task", "state 17", k=3)
+    assert hits[0].record.observation == "state 17"
+    assert all(h.score == hits[0].score for h in hits) and all(h.record.visits == 2 for h in hits[1:])
+
+
 def test_record_capacity_evicts_least_recently_updated_and_keeps_pinned(memory_factory, tmp_path):
     pool = tmp_path / "pool.json"
     pool.write_text(json.dumps({"format": "rememberer-pool/1", "records": [
