@@ -9,6 +9,7 @@ package and what the agent observes.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from ..base import TaskSet, check_disjoint, load_json
@@ -19,9 +20,16 @@ HERE = Path(__file__).parent
 _ITEM = re.compile(r"\[([^\]]+)\]")
 
 
+@lru_cache(maxsize=8192)
+def _items(observation: str) -> frozenset[str]:
+    return frozenset(_ITEM.findall(observation))
+
+
 def inventory_similarity(a: str, b: str) -> float:
-    """Jaccard overlap of the item names held; two empty inventories are the same state."""
-    items_a, items_b = set(_ITEM.findall(a)), set(_ITEM.findall(b))
+    """Jaccard overlap of the item names held; two empty inventories are the same state.
+    (Retrieval compares one observation with every candidate, and candidates recur from
+    decision to decision: each text is parsed once.)"""
+    items_a, items_b = _items(a), _items(b)
     if not items_a and not items_b:
         return 1.0
     return len(items_a & items_b) / len(items_a | items_b)
