@@ -198,3 +198,17 @@ def test_eviction_frees_a_slack_batch_and_pages(memory_factory):
     for i in range(5):
         assert memory.apply_episode(one_step(f"n{i}", obs=f"n{i}"), RLEMConfig()).evicted == 0
 
+
+
+def test_one_eviction_frees_at_most_the_slack_bound(memory_factory, monkeypatch):
+    # On a large capacity 1 % is thousands of records, and one backup paid for all of them at
+    # once (18-19 s at 1M); the bound (here lowered to 2) keeps each eviction short.
+    from rememberer.memory import store
+
+    monkeypatch.setattr(store, "EVICT_SLACK_MAX", 2)
+    memory = memory_factory(max_records=20, evict_slack=0.25)
+    for i in range(20):
+        memory.apply_episode(one_step(f"e{i}", obs=f"s{i:02d}"), RLEMConfig())
+    assert memory.apply_episode(one_step("new", obs="new"), RLEMConfig()).evicted == 3  # 1 needed + 2
+    assert len(memory) == 18 and "s03" in {r.observation for r in memory.records()}
+    assert [memory.apply_episode(one_step(f"n{i}", obs=f"n{i}"), RLEMConfig()).evicted for i in range(3)] == [0, 0, 1 + 2]
