@@ -168,8 +168,7 @@ def main() -> None:
     base = {(r["mode"], r["decisions"]): r["episodes_per_min"] for r in rows if r.get("concurrent", r.get("workers")) == 1}
     for r in rows:
         r["speedup"] = round(r["episodes_per_min"] / base[(r["mode"], r["decisions"])], 2)
-        if args.series:
-            r["series"] = args.series
+        r["series"] = args.series
     print()
     print("| decisions/episode | mode | concurrent episodes / workers | episodes | wall s | episodes/min | × single | load |")
     print("|---|---|---|---|---|---|---|---|")

@@ -26,8 +26,9 @@ new key once full, which freezes learning.) The victims come from the eviction i
 :mod:`eviction` (unpinned records by last update, in a side collection read by id), so an
 eviction costs in proportion to the records it evicts, not to the store; it is maintained in the
 same write, under the same lock, and frees ``evict_slack`` of the capacity (at least 64
-records, at most a quarter and at most ``EVICT_SLACK_MAX``) at once. ``eviction_index=False`` uses the scan of every unpinned
-record's metadata it replaced (the reference the tests compare it with).
+records, at most a quarter and at most ``EVICT_SLACK_MAX``) at once. ``eviction_index=False``
+uses the scan of every unpinned record's metadata it replaced (the reference the tests compare
+it with).
 
 Integrity (see the README's "Reliability"): every write path (``apply_episode``, ``upsert``,
 ``import_pool``) validates each record first (finite numbers, visits ≥ 0, the size caps of
@@ -88,8 +89,6 @@ EVICT_SLACK_MAX = 1000
 """The most records one eviction frees beyond the overflow. Chroma deletes about 1.5 to 2.2 ms a
 record on a large store, so 1 % of a 1M capacity (10,000 records) paused the backup that evicted
 for 18 to 19 s; with this bound it frees 1,000 ten times as often, the same total work."""
-
-
 
 
 class IncompatibleMemoryError(MemoryStoreError):

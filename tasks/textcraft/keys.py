@@ -179,15 +179,12 @@ class TextCraftKeys(MemoryKeys):
             return "done"
         return "missing" if self._held(name, inventory) == 0 else "short"
 
-    def _state(self, goal: str, observation: str) -> _State:
-        return _analyse(self, goal, observation)
-
     # -- the protocol ----------------------------------------------------------------
     def state_key(self, task: str, observation: str, context: str) -> tuple[str, str]:
         goal = _goal_of(task)
         if goal is None:
             return task, observation
-        state = self._state(goal, observation)
+        state = _analyse(self, goal, observation)
         tree, inventory, useful, consumed = state.tree, state.inventory, state.useful, state.consumed
         counts = {(role, s): 0 for role in ("intermediate", "base") for s in STATUSES}
         for name in useful:
@@ -213,7 +210,7 @@ class TextCraftKeys(MemoryKeys):
         goal = _goal_of(task)
         if goal is None:
             return action
-        state = self._state(goal, observation)
+        state = _analyse(self, goal, observation)
         tree = state.tree
         action = action.strip()
         if match := _GET.match(action):
